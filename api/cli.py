@@ -1,0 +1,155 @@
+"""The `grounded` command line: run, serve, worker, migrate, ingest, search."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.settings import Settings
+
+app = typer.Typer(add_completion=False, help="Grounded: answers from your own documents.")
+log = logging.getLogger("grounded")
+
+
+def _setup(verbose: bool = False) -> Settings:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    settings = Settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations."""
+    from data.migrate import upgrade
+
+    upgrade(_setup().db_url)
+
+
+@app.command()
+def serve(host: str | None = None, port: int | None = None) -> None:
+    """Serve the HTTP API only (no worker)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _setup()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+
+
+@app.command()
+def worker() -> None:
+    """Run the single writer: jobs, index checkpoints (standby if another holds the lease)."""
+    from api.container import build_container
+    from api.worker import Worker
+
+    container = build_container(_setup())
+    w = Worker(container)
+    signal.signal(signal.SIGTERM, lambda *_: w.stop())
+    try:
+        w.run_forever()
+    except KeyboardInterrupt:
+        w.stop()
+    finally:
+        container.close()
+
+
+@app.command()
+def run(host: str | None = None, port: int | None = None) -> None:
+    """Migrate, start the worker beside a single-process API, stop both together."""
+    migrate()
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "worker"])
+    try:
+        serve(host=host, port=port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _files(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file()))
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise typer.BadParameter(f"{p} does not exist")
+    return out
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="files or folders (recursive)")],
+    collection: str = "default",
+    password: str | None = None,
+    replace: bool = False,
+) -> None:
+    """Upload files and folders and index them, with a progress bar."""
+    from api.container import build_container
+    from api.ingest_cli import ingest_paths
+
+    settings = _setup()
+    from data.migrate import upgrade
+
+    upgrade(settings.db_url)
+    container = build_container(settings)
+    try:
+        ok = ingest_paths(
+            container, _files(paths), collection=collection, password=password, replace=replace
+        )
+    finally:
+        container.close()
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def search(
+    query: str,
+    collection: Annotated[list[str] | None, typer.Option()] = None,
+    top_k: int = 5,
+) -> None:
+    """Search and print the best chunks."""
+    from api.container import build_container
+    from ingest.uploads import check_embedder, get_collection
+    from retrieval.search import search as run_search
+
+    container = build_container(_setup())
+    with container.sessions() as s:
+        colls = [get_collection(s, n) for n in (collection or ["default"])]
+        for c in colls:
+            check_embedder(c, container.embedder.model_id)
+        start = time.perf_counter()
+        hits = run_search(s, container.indexes, container.embedder, query, colls, top_k)
+        took = (time.perf_counter() - start) * 1000
+    for i, h in enumerate(hits, 1):
+        pages = f" p.{h.page_start}" if h.page_start else ""
+        typer.echo(f"{i}. [{h.score:.3f}] {h.filename}{pages} {h.heading or ''}".rstrip())
+        typer.echo("   " + h.text[:300].replace("\n", " "))
+    typer.echo(f"{len(hits)} hit(s) in {took:.0f} ms", err=True)
+    container.close()
+
+
+def main() -> None:
+    """Entry point of the `grounded` script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""/v1/documents: upload, list, inspect, download, replace and delete documents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, BinaryIO
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi.responses import FileResponse
+from sqlalchemy import select
+
+from api.container import Container
+from api.deps import ContainerDep, SessionDep
+from api.schemas import DocumentOut, Page
+from data.errors import NotFoundError
+from data.models import Collection, Document
+from data.pagination import DEFAULT_LIMIT, paginate
+from ingest.deletion import request_delete
+from ingest.uploads import UploadOutcome, accept_upload, clean_filename, get_collection
+
+router = APIRouter(prefix="/v1/documents", tags=["documents"])
+_READ = 1 << 20
+
+
+def to_out(doc: Document, collection: str) -> DocumentOut:
+    """Wire form of a document."""
+    return DocumentOut(
+        id=doc.id,
+        collection=collection,
+        filename=doc.filename,
+        status=doc.status,
+        error_code=doc.error_code,
+        error=doc.error,
+        media_type=doc.media_type,
+        size=doc.size,
+        content_hash=doc.content_hash,
+        pages=doc.pages,
+        chunk_count=doc.chunk_count,
+        created_at=doc.created_at,
+        updated_at=doc.updated_at,
+        indexed_at=doc.indexed_at,
+    )
+
+
+def _chunks(f: BinaryIO) -> Iterator[bytes]:
+    while block := f.read(_READ):
+        yield block
+
+
+def _upload(
+    container: Container, session: SessionDep, file: UploadFile, **kwargs: object
+) -> tuple[UploadOutcome, str]:
+    max_bytes = int(container.settings.ingest.max_upload_mb * 1_000_000)
+    staged = container.blobs.stage(_chunks(file.file), max_bytes=max_bytes)
+    outcome = accept_upload(
+        session,
+        container.blobs,
+        staged,
+        embedder_id=container.embedder.model_id,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    coll = session.get(Collection, outcome.document.collection_id)
+    return outcome, coll.name if coll else ""
+
+
+@router.post("", status_code=202, responses={200: {"model": DocumentOut}})
+def upload_document(
+    file: Annotated[UploadFile, File()],
+    session: SessionDep,
+    container: ContainerDep,
+    response: Response,
+    collection: Annotated[str, Form()] = "default",
+    password: Annotated[str | None, Form()] = None,
+    replace: Annotated[bool, Form()] = False,
+) -> DocumentOut:
+    """Queue a file for indexing: 202 if work was queued, 200 if these bytes are already in."""
+    outcome, coll = _upload(
+        container,
+        session,
+        file,
+        collection=collection,
+        filename=clean_filename(file.filename),
+        password=password or None,
+        replace=replace,
+    )
+    if not outcome.queued:
+        response.status_code = 200
+    return to_out(outcome.document, coll)
+
+
+@router.put("/{document_id}", status_code=202, responses={200: {"model": DocumentOut}})
+def replace_document(
+    document_id: int,
+    file: Annotated[UploadFile, File()],
+    session: SessionDep,
+    container: ContainerDep,
+    response: Response,
+    password: Annotated[str | None, Form()] = None,
+) -> DocumentOut:
+    """Replace a document's content; the old version stays searchable until the new one is."""
+    doc = _get(session, document_id)
+    coll = session.get(Collection, doc.collection_id)
+    assert coll is not None
+    outcome, name = _upload(
+        container,
+        session,
+        file,
+        collection=coll.name,
+        filename=doc.filename,
+        password=password or None,
+        replace=True,
+        document_id=document_id,
+    )
+    if not outcome.queued:
+        response.status_code = 200
+    return to_out(outcome.document, name)
+
+
+@router.get("")
+def list_documents(
+    session: SessionDep,
+    collection: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[DocumentOut]:
+    """Documents, oldest first, optionally of one collection."""
+    stmt = select(Document)
+    if collection is not None:
+        stmt = stmt.where(Document.collection_id == get_collection(session, collection).id)
+    rows, nxt = paginate(session, stmt, Document.id, limit=limit, cursor=cursor)
+    names = dict(session.execute(select(Collection.id, Collection.name)).tuples().all())
+    return Page[DocumentOut](
+        items=[to_out(d, names.get(d.collection_id, "")) for d in rows], next_cursor=nxt
+    )
+
+
+def _get(session: SessionDep, document_id: int) -> Document:
+    doc = session.get(Document, document_id)
+    if doc is None:
+        raise NotFoundError(f"document {document_id} not found")
+    return doc
+
+
+@router.get("/{document_id}")
+def get_document(document_id: int, session: SessionDep) -> DocumentOut:
+    """One document's state."""
+    doc = _get(session, document_id)
+    coll = session.get(Collection, doc.collection_id)
+    return to_out(doc, coll.name if coll else "")
+
+
+@router.get("/{document_id}/file")
+def download_document(
+    document_id: int, session: SessionDep, container: ContainerDep
+) -> FileResponse:
+    """The original bytes as uploaded."""
+    doc = _get(session, document_id)
+    path = container.blobs.path_for(doc.content_hash)
+    if not path.exists():
+        raise NotFoundError(f"the original of document {document_id} is no longer stored")
+    return FileResponse(path, media_type=doc.media_type, filename=doc.filename)
+
+
+@router.delete("/{document_id}", status_code=202)
+def delete_document(document_id: int, session: SessionDep) -> DocumentOut:
+    """Hide the document from search now; its rows, vectors and original go in the background."""
+    doc = request_delete(session, document_id)
+    coll = session.get(Collection, doc.collection_id)
+    return to_out(doc, coll.name if coll else "")

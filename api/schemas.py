@@ -1,0 +1,98 @@
+"""Wire models of the HTTP API (shapes only; no logic)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import AfterValidator, BaseModel, Field
+
+T = TypeVar("T")
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands timestamps back without a zone; they were written in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+
+class Page(BaseModel, Generic[T]):
+    """Every list endpoint answers this: a page of items and the cursor of the next one."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class CollectionIn(BaseModel):
+    """A new collection."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="letters, digits, '_', '-', '.'")
+    description: str = Field("", max_length=2000)
+
+
+class CollectionOut(BaseModel):
+    """A collection and the embedding model its vectors come from (null until first upload)."""
+
+    name: str
+    description: str
+    embedder_model_id: str | None
+    embedder_dim: int | None
+    created_at: UtcDatetime
+
+
+class DocumentOut(BaseModel):
+    """A document's state; `error_code` is one of encrypted, no_text, corrupt, timeout, ..."""
+
+    id: int
+    collection: str
+    filename: str
+    status: str
+    error_code: str | None = None
+    error: str | None = None
+    media_type: str
+    size: int
+    content_hash: str
+    pages: int | None = None
+    chunk_count: int = 0
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    indexed_at: UtcDatetime | None = None
+
+
+class SearchIn(BaseModel):
+    """A search over one or more collections."""
+
+    query: str = Field(min_length=1, max_length=10_000)
+    collections: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
+    top_k: int = Field(5, ge=1, le=100)
+
+
+class HitOut(BaseModel):
+    """A retrieved chunk; `score` is the cosine similarity of query and chunk (−1..1)."""
+
+    chunk_id: int
+    document_id: int
+    collection: str
+    filename: str
+    page_start: int | None
+    page_end: int | None
+    page_label: str | None
+    heading: str | None
+    text: str
+    score: float
+
+
+class SearchOut(BaseModel):
+    """Search results, best first."""
+
+    hits: list[HitOut]
+
+
+class ErrorOut(BaseModel):
+    """Every error response: a stable code and a human message."""
+
+    error: str
+    message: str

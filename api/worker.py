@@ -1,0 +1,163 @@
+"""The single writer: elected by a lease in SQL, runs queued jobs, checkpoints indexes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api import failpoints
+from api.container import Container
+from data.jobs import claim_next, finish, recover_orphans
+from data.leases import WRITER, release, try_acquire
+from data.models import Collection, Document, Job
+from data.types import DocumentStatus, ErrorCode
+from ingest.processor import JobProcessor, ProcessorConfig
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """Runs jobs while it holds the writer lease; a second worker waits on standby."""
+
+    def __init__(self, container: Container, holder: str | None = None) -> None:
+        self.c = container
+        self.settings = container.settings.worker
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        ing = container.settings.ingest
+        config = ProcessorConfig(
+            parse_timeout_s=ing.parse_timeout_s,
+            parse_memory_mb=ing.parse_memory_mb or None,
+            chunk_tokens=ing.chunk_tokens,
+            chunk_overlap_tokens=ing.chunk_overlap_tokens,
+            lease_ttl_s=self.settings.lease_ttl_s,
+        )
+        self.processor = JobProcessor(
+            container.sessions,
+            container.blobs,
+            container.embedder,
+            container.indexes,
+            config,
+            self.holder,
+            on_step=failpoints.hit,
+        )
+        self._stop = threading.Event()
+        self._leader = False
+        self._last_checkpoint = time.monotonic()
+
+    def stop(self) -> None:
+        """Ask the loop to finish the current job and exit."""
+        self._stop.set()
+
+    def acquire(self) -> bool:
+        """Try to become the writer; on success adopt jobs a dead writer left behind."""
+        with self.c.sessions() as s:
+            if not try_acquire(s, WRITER, self.holder, self.settings.lease_ttl_s):
+                return False
+            if not self._leader:
+                n = recover_orphans(s)
+                if n:
+                    log.warning("requeued %d job(s) left running by a dead worker", n)
+        if not self._leader:
+            self._leader = True
+            self.catch_up_all()
+        return True
+
+    def catch_up_all(self) -> None:
+        """Replay every collection's missing index tail from SQL and save it."""
+        with self.c.sessions() as s:
+            colls = s.scalars(select(Collection).where(Collection.embedder_dim.is_not(None)))
+            for coll in colls:
+                assert coll.embedder_dim is not None
+                self.c.indexes.current(s, coll.id, coll.embedder_dim)
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Write every index that moved since its file was saved."""
+        with self.c.sessions() as s:
+            for coll in s.scalars(select(Collection).where(Collection.embedder_dim.is_not(None))):
+                meta = {"collection_id": coll.id, "model_id": coll.embedder_model_id}
+                if self.c.indexes.checkpoint(coll.id, meta):
+                    failpoints.hit("after_checkpoint")
+        self._last_checkpoint = time.monotonic()
+
+    def run_once(self) -> bool:
+        """Run one queued job if there is one; False when the queue is empty."""
+        with self.c.sessions() as s:
+            job = claim_next(s)
+            if job is None:
+                return False
+            job_id, attempts, doc_id = job.id, job.attempts, job.document_id
+            if attempts > self.settings.max_attempts:
+                self._give_up(s, job_id, doc_id)
+                return True
+        log.info("job %d (attempt %d)", job_id, attempts)
+        self.processor.run(job_id)
+        if time.monotonic() - self._last_checkpoint > self.settings.checkpoint_interval_s:
+            self.checkpoint()
+        return True
+
+    def _give_up(self, s: Session, job_id: int, doc_id: int | None) -> None:
+        """A job that keeps killing the worker is failed instead of retried forever."""
+        job = s.get(Job, job_id)
+        assert job is not None
+        finish(job, error=f"gave up after {self.settings.max_attempts} attempts")
+        doc = s.get(Document, doc_id) if doc_id else None
+        if doc is not None and doc.status != DocumentStatus.DELETING.value:
+            doc.status = DocumentStatus.FAILED.value
+            doc.error_code = ErrorCode.INTERNAL.value
+            doc.error = "processing crashed the worker repeatedly; giving up"
+        s.commit()
+
+    def run_until_idle(self, timeout_s: float = 3600.0) -> None:
+        """Process jobs until none is queued (used by `grounded ingest` and tests)."""
+        deadline = time.monotonic() + timeout_s
+        while not self.acquire():
+            if time.monotonic() > deadline:
+                raise TimeoutError("another worker holds the writer lease")
+            time.sleep(self.settings.poll_interval_s)
+        try:
+            while self.run_once():
+                self.acquire()
+            self.checkpoint()
+        finally:
+            self.release()
+
+    def run_forever(self) -> None:
+        """The service loop: keep the lease fresh, run jobs, idle-checkpoint."""
+        beat = threading.Thread(target=self._heartbeat, daemon=True)
+        beat.start()
+        try:
+            while not self._stop.is_set():
+                if not self.acquire():
+                    self._leader = False
+                    self._stop.wait(self.settings.poll_interval_s)
+                    continue
+                if not self.run_once():
+                    self.checkpoint()
+                    self._stop.wait(self.settings.poll_interval_s)
+        finally:
+            self.release()
+
+    def _heartbeat(self) -> None:
+        """Renew the lease while a long job runs, so nobody takes it over."""
+        while not self._stop.wait(self.settings.lease_ttl_s / 3):
+            if self._leader:
+                with self.c.sessions() as s:
+                    if not try_acquire(s, WRITER, self.holder, self.settings.lease_ttl_s):
+                        log.error("lost the writer lease")
+                        self._leader = False
+
+    def release(self) -> None:
+        """Give the lease back so a successor need not wait for it to expire."""
+        if self._leader:
+            self.checkpoint()
+            with self.c.sessions() as s:
+                release(s, WRITER, self.holder)
+            self._leader = False

@@ -1,0 +1,53 @@
+"""Domain errors a user can cause; api/errors.py maps each to one HTTP status, once."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base for errors with a user-facing message and a stable `code`."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFoundError(DomainError):
+    """An unknown collection, document, job..."""
+
+    code = "not_found"
+
+
+class ConflictError(DomainError):
+    """The request clashes with the current state (e.g. same filename, other bytes)."""
+
+    code = "conflict"
+
+
+class InvalidInputError(DomainError):
+    """Well-formed but unacceptable input (e.g. an empty file)."""
+
+    code = "invalid"
+
+
+class TooLargeError(DomainError):
+    """An upload over the size limit."""
+
+    code = "too_large"
+
+
+class UnsupportedTypeError(DomainError):
+    """A file type Grounded cannot parse, judged by its bytes."""
+
+    code = "unsupported_type"
+
+
+class EmbedderMismatchError(DomainError):
+    """A collection was embedded with another model than the one running."""
+
+    code = "embedder_mismatch"
+
+
+class LeaseLostError(Exception):
+    """This process no longer holds the writer lease; it must stop writing."""

@@ -1,0 +1,157 @@
+"""Run a parser in a child process that is killed when it overruns its time limit.
+
+Threads cannot be killed, and a parser library can hang, crash the interpreter or
+eat all memory on a hostile file; a child process contains all three. Children come
+from a "forkserver" (the parent has torch and threads loaded, so forking it is
+unsafe; spawning a fresh interpreter per document is slow).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import multiprocessing
+import signal
+import threading
+from multiprocessing.connection import Connection
+from multiprocessing.context import ForkServerContext
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from data.types import ParsedDocument
+from ingest.errors import CorruptError, ParseError, ParseTimeoutError
+
+logger = logging.getLogger(__name__)
+
+_JOIN_GRACE_S = 5.0
+_context: ForkServerContext | None = None
+_context_lock = threading.Lock()
+
+
+def parse_in_subprocess(
+    parser: str,
+    data_path: str,
+    *,
+    password: str | None,
+    timeout_s: float,
+    memory_limit_mb: int | None = None,
+) -> ParsedDocument:
+    """Parse the file at `data_path` with `parser` ("pkg.module:function") in a child process."""
+    resolve(parser)  # fail fast, in the caller, on a mistyped parser path
+    ctx = _get_context(parser)
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc = ctx.Process(
+        target=_child,
+        args=(parser, data_path, password, memory_limit_mb, sender),
+        name=f"parse:{Path(data_path).name}",
+        daemon=True,
+    )
+    exit_wait_s = 0.0  # unless the child has answered, kill it at once
+    try:
+        proc.start()
+        sender.close()  # else the parent's copy hides the child's death (no EOF)
+        # Read before joining: a large result would block the child on a full pipe.
+        if not receiver.poll(timeout_s):
+            raise ParseTimeoutError(f"parsing took longer than {timeout_s:g} s")
+        try:
+            status, payload = receiver.recv()
+        except EOFError:
+            proc.join(_JOIN_GRACE_S)
+            raise CorruptError(_death_reason(proc.exitcode, memory_limit_mb)) from None
+        exit_wait_s = _JOIN_GRACE_S
+    finally:
+        receiver.close()
+        _reap(proc, exit_wait_s)
+    if status == "ok":
+        return payload
+    raise payload
+
+
+def resolve(parser: str) -> Any:
+    """Import and return the function named by "package.module:function"."""
+    module_name, sep, func_name = parser.partition(":")
+    if not sep or not module_name or not func_name:
+        raise ValueError(f"parser must look like 'package.module:function', got {parser!r}")
+    func = getattr(importlib.import_module(module_name), func_name, None)
+    if not callable(func):
+        raise ValueError(f"{parser!r} does not name a function")
+    return func
+
+
+def _get_context(parser: str) -> ForkServerContext:
+    """The forkserver context; the first caller's parser module is preloaded in the server."""
+    global _context
+    with _context_lock:
+        if _context is None:
+            ctx = multiprocessing.get_context("forkserver")
+            # Takes effect only before the server starts; preloaded modules cost children nothing.
+            ctx.set_forkserver_preload([__name__, parser.partition(":")[0]])
+            _context = ctx
+        return _context
+
+
+def _child(
+    parser: str,
+    data_path: str,
+    password: str | None,
+    memory_limit_mb: int | None,
+    conn: Connection,
+) -> None:
+    """Child side: parse and send ("ok", doc) or ("error", ParseError) to the parent."""
+    result: tuple[str, object]
+    try:
+        if memory_limit_mb is not None:
+            _limit_memory(memory_limit_mb)
+        data = Path(data_path).read_bytes()
+        result = ("ok", resolve(parser)(data, password=password))
+    except ParseError as exc:
+        result = ("error", exc)
+    except MemoryError:
+        limit = f" (limit {memory_limit_mb} MB)" if memory_limit_mb else ""
+        result = ("error", CorruptError(f"ran out of memory while parsing{limit}"))
+    except Exception as exc:  # a parser bug or library failure still must not escape as-is
+        result = ("error", CorruptError(f"parser failed: {type(exc).__name__}: {exc}"))
+    try:
+        conn.send(result)
+    except Exception as exc:  # e.g. an unpicklable result
+        conn.send(("error", CorruptError(f"cannot return the parse result: {exc}")))
+    finally:
+        conn.close()
+
+
+def _limit_memory(memory_limit_mb: int) -> None:
+    import resource
+
+    limit = memory_limit_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _death_reason(exitcode: int | None, memory_limit_mb: int | None) -> str:
+    """Explain why the child ended without sending a result."""
+    if exitcode is None:
+        return "the parser process closed its pipe without a result"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (possibly out of memory)" if -exitcode == signal.SIGKILL else ""
+        return f"the parser process was killed by {name}{hint}"
+    if exitcode != 0 and memory_limit_mb is not None:
+        return f"the parser process exited with code {exitcode} (memory limit {memory_limit_mb} MB)"
+    return f"the parser process exited with code {exitcode}"
+
+
+def _reap(proc: BaseProcess, exit_wait_s: float) -> None:
+    """Make sure the child is gone (killed after `exit_wait_s`) and its resources released."""
+    if proc.pid is None:  # never started
+        return
+    proc.join(exit_wait_s)
+    if proc.is_alive():
+        proc.kill()
+        proc.join(_JOIN_GRACE_S)
+    if proc.exitcode is None:
+        logger.error("parser process %s did not exit after SIGKILL", proc.pid)
+        return
+    proc.close()

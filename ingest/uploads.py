@@ -1,0 +1,168 @@
+"""Accepting an upload: refuse bad bytes at once, decide 'same document', enqueue the work."""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from data.errors import (
+    ConflictError,
+    EmbedderMismatchError,
+    InvalidInputError,
+    NotFoundError,
+    UnsupportedTypeError,
+)
+from data.jobs import JobType, enqueue
+from data.models import Collection, Document
+from data.types import DocumentStatus
+from ingest import detect
+from ingest.blobs import BlobStore, StagedFile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """What an upload did: `created`/`replaced` mean work was queued; else it was a no-op."""
+
+    document: Document
+    queued: bool
+
+
+def clean_filename(raw: str | None) -> str:
+    """The file's base name (no directories, no control characters); empty is refused."""
+    name = posixpath.basename((raw or "").replace("\\", "/")).strip()
+    name = "".join(ch for ch in name if ch.isprintable())[:255]
+    if not name or name in {".", ".."}:
+        raise InvalidInputError("the upload has no filename")
+    return name
+
+
+def get_collection(session: Session, name: str) -> Collection:
+    """A collection by name, or a 404."""
+    coll = session.scalar(select(Collection).where(Collection.name == name))
+    if coll is None:
+        raise NotFoundError(f"collection {name!r} not found")
+    return coll
+
+
+def check_embedder(coll: Collection, model_id: str) -> None:
+    """Refuse to mix vectors of two models in one collection."""
+    if coll.embedder_model_id and coll.embedder_model_id != model_id:
+        raise EmbedderMismatchError(
+            f"collection {coll.name!r} was indexed with {coll.embedder_model_id!r} but this "
+            f"server embeds with {model_id!r}; configure that model or rebuild the collection"
+        )
+
+
+def sniff(staged: StagedFile, filename: str) -> str:
+    """The format the bytes show; empty or unsupported files are refused before storing."""
+    if staged.size == 0:
+        raise InvalidInputError("the file is empty")
+    try:
+        return detect.detect_format(staged.head, filename, path=str(staged.path))
+    except detect.UnsupportedTypeError as exc:
+        raise UnsupportedTypeError(str(exc)) from exc
+
+
+def accept_upload(
+    session: Session,
+    blobs: BlobStore,
+    staged: StagedFile,
+    *,
+    collection: str,
+    filename: str,
+    password: str | None = None,
+    replace: bool = False,
+    document_id: int | None = None,
+    embedder_id: str,
+) -> UploadOutcome:
+    """Register a staged upload: same name+bytes is a no-op, new bytes need `replace`."""
+    try:
+        coll = get_collection(session, collection)
+        check_embedder(coll, embedder_id)
+        fmt = sniff(staged, filename)
+        doc = _existing(session, coll, filename, document_id)
+        if doc is not None and doc.content_hash == staged.sha256 and not _failed(doc):
+            blobs.discard(staged)
+            return UploadOutcome(document=doc, queued=False)
+        if doc is not None and not (replace or document_id is not None):
+            raise ConflictError(
+                f"{filename!r} already exists in {coll.name!r} with different content; "
+                "send replace=true (or PUT /v1/documents/{id}) to replace it"
+            )
+        if doc is not None and doc.status == DocumentStatus.DELETING.value:
+            raise ConflictError(f"{filename!r} is being deleted; try again shortly")
+    except BaseException:
+        blobs.discard(staged)
+        raise
+    blobs.commit(staged)
+    previous = doc.content_hash if doc is not None else None
+    doc = _upsert(session, coll, doc, filename, staged, fmt)
+    payload = {"content_hash": staged.sha256, "format": fmt}
+    if password:
+        payload["password"] = password
+    enqueue(
+        session, type=JobType.INGEST, collection_id=coll.id, document_id=doc.id, payload=payload
+    )
+    session.commit()
+    # A replaced upload that was never indexed is garbage now.
+    if previous and previous != staged.sha256:
+        release_blob(session, blobs, previous)
+    return UploadOutcome(document=doc, queued=True)
+
+
+def _failed(doc: Document) -> bool:
+    # Re-sending the same bytes of a failed document retries it (e.g. now with a password).
+    return doc.status == DocumentStatus.FAILED.value
+
+
+def _existing(
+    session: Session, coll: Collection, filename: str, document_id: int | None
+) -> Document | None:
+    if document_id is not None:
+        doc = session.get(Document, document_id)
+        if doc is None or doc.collection_id != coll.id:
+            raise NotFoundError(f"document {document_id} not found")
+        return doc
+    return session.scalar(
+        select(Document).where(Document.collection_id == coll.id, Document.filename == filename)
+    )
+
+
+def _upsert(
+    session: Session,
+    coll: Collection,
+    doc: Document | None,
+    filename: str,
+    staged: StagedFile,
+    fmt: str,
+) -> Document:
+    if doc is None:
+        doc = Document(collection_id=coll.id, filename=filename, chunk_count=0)
+        session.add(doc)
+    doc.content_hash = staged.sha256
+    doc.size = staged.size
+    doc.media_type = detect.MEDIA_TYPES[fmt]
+    doc.status = DocumentStatus.QUEUED.value
+    doc.error_code = None
+    doc.error = None
+    session.flush()
+    return doc
+
+
+def release_blob(session: Session, blobs: BlobStore, sha256: str | None) -> None:
+    """Delete an original once no document's current or indexed content is it."""
+    if not sha256:
+        return
+    q = (
+        select(func.count())
+        .select_from(Document)
+        .where(or_(Document.content_hash == sha256, Document.indexed_hash == sha256))
+    )
+    if not session.scalar(q):
+        blobs.delete(sha256)

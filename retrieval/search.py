@@ -1,0 +1,79 @@
+"""Dense search across collections; a hit is returned only if its chunk row is current."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from data.models import Chunk, Collection, Document
+from data.types import DocumentStatus
+from retrieval.embedder import Embedder
+from retrieval.index_store import IndexStore
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved chunk. `score` is the cosine similarity of query and chunk, in [-1, 1]."""
+
+    chunk_id: int
+    document_id: int
+    collection: str
+    filename: str
+    page_start: int | None
+    page_end: int | None
+    page_label: str | None
+    heading: str | None
+    text: str
+    score: float
+
+
+def search(
+    session: Session,
+    indexes: IndexStore,
+    embedder: Embedder,
+    query: str,
+    collections: Sequence[Collection],
+    top_k: int,
+) -> list[Hit]:
+    """The `top_k` chunks most similar to `query` over `collections`, best first."""
+    searchable = [c for c in collections if c.embedder_model_id is not None]
+    if not searchable:
+        return []
+    qvec = embedder.embed_batch([query], "query")
+    # Over-fetch: some ids may belong to rows deleted since the index was read.
+    fetch = top_k * 2 + 10
+    scored: dict[int, float] = {}
+    for coll in searchable:
+        idx = indexes.current(session, coll.id, embedder.dim)
+        scores, ids = idx.search(qvec, fetch)
+        for score, cid in zip(scores[0].tolist(), ids[0].tolist(), strict=True):
+            if cid >= 0:
+                scored[int(cid)] = float(score)
+    if not scored:
+        return []
+    names = {c.id: c.name for c in searchable}
+    rows = session.execute(
+        select(Chunk, Document.filename)
+        .join(Document, Document.id == Chunk.document_id)
+        .where(Chunk.id.in_(list(scored)), Document.status != DocumentStatus.DELETING.value)
+    ).all()
+    hits = [
+        Hit(
+            chunk_id=chunk.id,
+            document_id=chunk.document_id,
+            collection=names.get(chunk.collection_id, ""),
+            filename=filename,
+            page_start=chunk.page_start,
+            page_end=chunk.page_end,
+            page_label=chunk.page_label,
+            heading=chunk.heading,
+            text=chunk.text,
+            score=scored[chunk.id],
+        )
+        for chunk, filename in rows
+    ]
+    hits.sort(key=lambda h: (-h.score, h.chunk_id))
+    return hits[:top_k]

@@ -1,0 +1,122 @@
+"""One collection's FAISS index: ids are chunk ids, stamped with the index-log seq it covers."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+_MAGIC = b"GRNDIDX1"
+
+
+@dataclass
+class VectorIndex:
+    """An exact inner-product index over unit vectors (score = cosine similarity)."""
+
+    dim: int
+    index: Any
+    seq: int = 0  # the last index_log seq this index reflects
+    gpu_index: Any = None  # a GPU replica for search, when CUDA FAISS is present
+
+    @classmethod
+    def empty(cls, dim: int) -> VectorIndex:
+        """A new, empty index for `dim`-dimensional vectors."""
+        return cls(dim=dim, index=faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
+
+    @property
+    def ntotal(self) -> int:
+        """How many vectors the index holds."""
+        return int(self.index.ntotal)
+
+    def copy(self) -> VectorIndex:
+        """A deep copy, so a reader's object is never mutated under it."""
+        return VectorIndex(dim=self.dim, index=faiss.clone_index(self.index), seq=self.seq)
+
+    def apply(self, ids: np.ndarray, vectors: np.ndarray, removed: np.ndarray, seq: int) -> None:
+        """Remove `removed` and (re)add `ids`; idempotent, so replaying a tail twice is safe."""
+        touched = np.concatenate([removed, ids]).astype(np.int64)
+        if touched.size:
+            self.index.remove_ids(touched)
+        if ids.size:
+            self.index.add_with_ids(
+                np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64)
+            )
+        self.seq = max(self.seq, seq)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query; ids are -1 where fewer than k exist."""
+        k = max(1, min(k, self.ntotal))
+        if self.ntotal == 0:
+            n = queries.shape[0]
+            return np.zeros((n, 0), dtype=np.float32), np.zeros((n, 0), dtype=np.int64)
+        searcher = self.gpu_index if self.gpu_index is not None else self.index
+        scores, ids = searcher.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return scores, ids
+
+    def to_gpu(self) -> None:
+        """Search on a GPU replica (the CPU index stays the master that is saved)."""
+        self.gpu_index = faiss.index_cpu_to_gpu(gpu_resources(), 0, self.index)
+
+    def save(self, path: Path, meta: dict[str, Any]) -> None:
+        """Write index + stamp in one file, atomically (temp file, fsync, os.replace)."""
+        header = json.dumps({**meta, "seq": self.seq, "dim": self.dim}).encode()
+        blob = faiss.serialize_index(self.index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(_MAGIC + struct.pack("<I", len(header)) + header)
+                f.write(memoryview(blob))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> tuple[VectorIndex, dict[str, Any]]:
+        """Read a file written by `save`; returns the index and its header."""
+        raw = path.read_bytes()
+        if raw[:8] != _MAGIC:
+            raise ValueError(f"{path} is not a Grounded index file")
+        (hlen,) = struct.unpack("<I", raw[8:12])
+        meta = json.loads(raw[12 : 12 + hlen])
+        index = faiss.deserialize_index(np.frombuffer(raw, dtype=np.uint8, offset=12 + hlen))
+        return cls(dim=int(meta["dim"]), index=index, seq=int(meta["seq"])), meta
+
+
+def read_stamp(path: Path) -> int:
+    """The seq a saved index covers, reading only its header (-1 if absent or unreadable)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(12)
+            if head[:8] != _MAGIC:
+                return -1
+            (hlen,) = struct.unpack("<I", head[8:12])
+            return int(json.loads(f.read(hlen))["seq"])
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
+_GPU_RES: Any = None
+
+
+def gpu_available() -> bool:
+    """True when this FAISS build has CUDA support and sees a GPU."""
+    return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+
+
+def gpu_resources() -> Any:
+    """One shared set of GPU resources per process."""
+    global _GPU_RES
+    if _GPU_RES is None:
+        _GPU_RES = faiss.StandardGpuResources()
+    return _GPU_RES
