@@ -59,7 +59,8 @@ def _quality(texts: list[str]) -> dict[str, int]:
     bad = sum(
         1
         for ch in joined
-        if ch == "\ufffd" or unicodedata.category(ch) in ("Co", "Cs")
+        if ch == "\ufffd"
+        or unicodedata.category(ch) in ("Co", "Cs")
         or (unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f")
     )
     cjk = sum(1 for ch in joined if "\u3040" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af")
@@ -86,8 +87,13 @@ def run_one(parser: str, path: str) -> dict[str, object]:
                 continue
             break
         seconds = time.perf_counter() - start
-        return {"ok": True, "pages": len(texts), "seconds": seconds, **_quality(texts),
-                "text": "\f".join(texts)}
+        return {
+            "ok": True,
+            "pages": len(texts),
+            "seconds": seconds,
+            **_quality(texts),
+            "text": "\f".join(texts),
+        }
     return {"ok": False, "error": error, "seconds": time.perf_counter() - start}
 
 
@@ -128,15 +134,19 @@ def bench(files: list[Path], timeout: float, dump: Path | None) -> None:
                 out = dump / parser / (str(path.relative_to(CORPUS)).replace("/", "__") + ".txt")
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(run.text)
-    print(f"\n{'parser':<10} {'ok':>4} {'failed':>6} {'pages':>6} {'seconds':>8} {'pages/s':>8}"
-          f" {'pg w/ text':>10} {'chars':>9} {'bad chars':>9} {'CJK':>7}")
+    print(
+        f"\n{'parser':<10} {'ok':>4} {'failed':>6} {'pages':>6} {'seconds':>8} {'pages/s':>8}"
+        f" {'pg w/ text':>10} {'chars':>9} {'bad chars':>9} {'CJK':>7}"
+    )
     for parser, runs in results.items():
         ok = [r for r in runs.values() if r.ok]
         pages, secs = sum(r.pages for r in ok), sum(r.seconds for r in ok)
-        print(f"{parser:<10} {len(ok):>4} {len(runs) - len(ok):>6} {pages:>6} {secs:>8.2f}"
-              f" {pages / secs if secs else 0:>8.1f} {sum(r.pages_with_text for r in ok):>10}"
-              f" {sum(r.chars for r in ok):>9} {sum(r.bad_chars for r in ok):>9}"
-              f" {sum(r.cjk_chars for r in ok):>7}")
+        print(
+            f"{parser:<10} {len(ok):>4} {len(runs) - len(ok):>6} {pages:>6} {secs:>8.2f}"
+            f" {pages / secs if secs else 0:>8.1f} {sum(r.pages_with_text for r in ok):>10}"
+            f" {sum(r.chars for r in ok):>9} {sum(r.bad_chars for r in ok):>9}"
+            f" {sum(r.cjk_chars for r in ok):>7}"
+        )
     print("\nfiles where the parsers disagree (failure, or >10% chars / >5 bad chars apart):")
     for path in files:
         a, b = results["pypdf"][path], results["pypdfium2"][path]
@@ -155,8 +165,10 @@ def _disagree(a: Run, b: Run) -> bool:
 def _short(run: Run) -> str:
     if not run.ok:
         return f"FAILED {run.error}"
-    return (f"{run.pages} pages, {run.pages_with_text} with text, {run.chars} chars,"
-            f" {run.bad_chars} bad, {run.seconds:.3f} s")
+    return (
+        f"{run.pages} pages, {run.pages_with_text} with text, {run.chars} chars,"
+        f" {run.bad_chars} bad, {run.seconds:.3f} s"
+    )
 
 
 def outcomes(files: list[Path], timeout: float) -> None:
@@ -168,8 +180,13 @@ def outcomes(files: list[Path], timeout: float) -> None:
     counts: Counter[str] = Counter()
     for path in files:
         try:
-            doc = parse_in_subprocess("ingest.parsers.pdf:parse", str(path), password=None,
-                                      timeout_s=timeout, memory_limit_mb=2048)
+            doc = parse_in_subprocess(
+                "ingest.parsers.pdf:parse",
+                str(path),
+                password=None,
+                timeout_s=timeout,
+                memory_limit_mb=2048,
+            )
             outcome, detail = "parsed", f"{doc.page_count} pages, {len(doc.text)} chars"
         except ParseError as exc:
             outcome, detail = exc.code.value, exc.message

@@ -106,9 +106,10 @@ def _zip_names(head: bytes, path: str | None) -> list[str]:
 
 def _zip_format(head: bytes, filename: str, path: str | None) -> str:
     """Return "docx" for a Word package, else raise naming what kind of zip it is."""
-    for mimetype, kind in _ODF_KINDS.items():
-        if head[30:38] == b"mimetype" and mimetype in head[:200]:
-            raise UnsupportedTypeError(f"{kind} are not supported.")
+    if head[30:38] == b"mimetype":  # ODF and EPUB store their type first, uncompressed
+        for mimetype, kind in _ODF_KINDS.items():
+            if mimetype in head[38:200]:
+                raise UnsupportedTypeError(f"{kind} are not supported.")
     names = _zip_names(head, path)
     for prefix, kind in _ZIP_FOLDERS:
         if any(name.startswith(prefix) for name in names):
@@ -169,10 +170,11 @@ def _text_format(text: str, filename: str) -> str:
 def detect_format(head: bytes, filename: str, *, path: str | None = None) -> str:
     """Return "pdf", "docx", "markdown", "html" or "text", or raise UnsupportedTypeError."""
     head = head[:HEAD_BYTES]
-    if b"%PDF-" in head[:1024]:
-        return "pdf"
+    # A zip header at offset 0 is definitive, even when a stored member holds "%PDF-".
     if head.startswith(_ZIP_MAGIC):
         return _zip_format(head, filename, path)
+    if b"%PDF-" in head[:1024]:
+        return "pdf"
     if kind := _binary_kind(head):
         raise UnsupportedTypeError(f"{kind} is not supported.")
     text = _head_as_text(head)

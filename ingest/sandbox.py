@@ -61,6 +61,7 @@ def parse_in_subprocess(
             raise CorruptError(_death_reason(proc.exitcode, memory_limit_mb)) from None
         exit_wait_s = _JOIN_GRACE_S
     finally:
+        sender.close()
         receiver.close()
         _reap(proc, exit_wait_s)
     if status == "ok":

@@ -128,7 +128,7 @@ def list_documents(
     if collection is not None:
         stmt = stmt.where(Document.collection_id == get_collection(session, collection).id)
     rows, nxt = paginate(session, stmt, Document.id, limit=limit, cursor=cursor)
-    names = dict(session.execute(select(Collection.id, Collection.name)).tuples().all())
+    names = {i: n for i, n in session.execute(select(Collection.id, Collection.name))}
     return Page[DocumentOut](
         items=[to_out(d, names.get(d.collection_id, "")) for d in rows], next_cursor=nxt
     )

@@ -42,8 +42,8 @@ def _inline_plain(children: list) -> str:
     return _WS.sub(" ", "".join(parts)).strip()
 
 
-def _headings(source: str) -> Iterator[tuple[int, int, str, str]]:
-    """Yield (level, first line, raw first content line, plain title) for each heading."""
+def _headings(source: str) -> Iterator[tuple[int, int, str]]:
+    """Yield (level, index of the heading's first line, plain title) for each titled heading."""
     # Imported here so importing the parser registry stays cheap.
     from markdown_it import MarkdownIt
 
@@ -53,12 +53,15 @@ def _headings(source: str) -> Iterator[tuple[int, int, str, str]]:
             continue
         title = _inline_plain(inline.children or [])
         if title:
-            first_line = inline.content.split("\n", 1)[0]
-            yield int(opening.tag[1]), opening.map[0], first_line, title
+            yield int(opening.tag[1]), opening.map[0], title
 
 
 def _sections(text: str) -> list[Section]:
-    """Sections with nested heading paths, each starting where its heading text begins."""
+    """Sections with nested heading paths, each starting at its heading's line.
+
+    The line start (the `#` marker included) keeps a heading whole inside its own section,
+    so a chunk boundary at a section start never strands the marker in the previous chunk.
+    """
     skip = _front_matter_lines(text)
     lines = text.split("\n")
     # Blank the front matter so its closing "---" is not read as a setext underline.
@@ -66,14 +69,11 @@ def _sections(text: str) -> list[Section]:
     starts = _line_starts(text)
     stack: list[tuple[int, str]] = []
     sections: list[Section] = []
-    for level, line_no, raw, title in _headings(source):
+    for level, line_no, title in _headings(source):
         while stack and stack[-1][0] >= level:
             stack.pop()
         stack.append((level, title))
-        line_start = starts[line_no]
-        found = text.find(raw, line_start, starts[line_no + 1]) if raw else -1
-        start = found if found >= 0 else line_start
-        sections.append(Section(start=start, heading_path=tuple(t for _, t in stack)))
+        sections.append(Section(start=starts[line_no], heading_path=tuple(t for _, t in stack)))
     return sections
 
 

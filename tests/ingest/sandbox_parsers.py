@@ -1,4 +1,4 @@
-"""Misbehaving parsers for the sandbox tests; `data` is a path (UTF-8) to write the child's pid to."""
+"""Misbehaving parsers for the sandbox tests; `data` names the file to write the pid to."""
 
 from __future__ import annotations
 

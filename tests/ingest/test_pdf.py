@@ -37,7 +37,8 @@ def test_pages_are_contiguous_and_cover_the_text() -> None:
 
 def test_page_spans_hold_exactly_that_pages_text() -> None:
     doc = _parse("pagelabels.pdf")
-    assert doc.text[doc.pages[1].start : doc.pages[1].end] == "2 Second section\nSome text here...\niv"
+    second = doc.pages[1]
+    assert doc.text[second.start : second.end] == "2 Second section\nSome text here...\niv"
     # Cross-check every page against pypdf, an independent extractor (whitespace aside).
     reader = pypdf.PdfReader(io.BytesIO((FIXTURES / "pagelabels.pdf").read_bytes()))
     for span, page in zip(doc.pages, reader.pages, strict=True):

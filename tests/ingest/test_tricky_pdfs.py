@@ -1,4 +1,4 @@
-"""Every PDF fixture through the sandbox: parsed with text, or one specific refusal; never a crash."""
+"""Every PDF fixture through the sandbox: parsed with text or one specific refusal, no crash."""
 
 from __future__ import annotations
 
