@@ -37,6 +37,8 @@ class ProcessorConfig:
     chunk_tokens: int = 0
     chunk_overlap_tokens: int = 24
     lease_ttl_s: float = 30.0
+    # format → "module:function"; None means the built-in parsers (tests plug in others).
+    parsers: dict[str, str] | None = None
 
 
 def text_hash(text: str) -> str:
@@ -123,8 +125,9 @@ class JobProcessor:
     def _parse(self, fmt: str, payload: dict[str, object]) -> ParsedDocument:
         path = self.blobs.path_for(str(payload["content_hash"]))
         password = payload.get("password")
+        parsers = self.config.parsers or PARSERS
         return parse_in_subprocess(
-            PARSERS[fmt],
+            parsers[fmt],
             str(path),
             password=str(password) if password else None,
             timeout_s=self.config.parse_timeout_s,

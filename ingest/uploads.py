@@ -90,7 +90,8 @@ def accept_upload(
         if doc is not None and doc.content_hash == staged.sha256 and not _failed(doc):
             blobs.discard(staged)
             return UploadOutcome(document=doc, queued=False)
-        if doc is not None and not (replace or document_id is not None):
+        retry = doc is not None and doc.content_hash == staged.sha256  # failed before
+        if doc is not None and not (replace or retry or document_id is not None):
             raise ConflictError(
                 f"{filename!r} already exists in {coll.name!r} with different content; "
                 "send replace=true (or PUT /v1/documents/{id}) to replace it"

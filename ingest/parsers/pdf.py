@@ -160,7 +160,8 @@ def _sections(pdf: pypdfium2.PdfDocument, pages: list[PageSpan], text: str) -> l
             continue
         page = pages[index]
         at = text.find(title, page.start, page.end)
-        start = at if at >= 0 else page.start
+        # Start at the heading's line (numbering like "2 " included), as other parsers do.
+        start = max(text.rfind("\n", page.start, at) + 1, page.start) if at >= 0 else page.start
         # Later entries at the same offset are deeper or later; they win.
         found[start] = Section(start=start, heading_path=tuple(t for t in stack if t))
     return [found[start] for start in sorted(found)]
