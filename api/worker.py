@@ -90,7 +90,10 @@ class Worker:
     def run_once(self) -> bool:
         """Run one queued job if there is one; False when the queue is empty."""
         with self.c.sessions() as s:
-            job = claim_next(s)
+            # Only the leader runs jobs, one at a time: any other `running` job is an orphan
+            # (its worker died or was deposed mid-job), so requeue it before claiming.
+            recover_orphans(s)
+            job = claim_next(s, fence_holder=self.holder, ttl_s=self.settings.lease_ttl_s)
             if job is None:
                 return False
             job_id, attempts, doc_id = job.id, job.attempts, job.document_id

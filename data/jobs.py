@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from data.leases import WRITER, fence
 from data.models import Document, Job, utcnow
 from data.types import DocumentStatus
 
@@ -48,12 +49,14 @@ def enqueue(
     return job
 
 
-def claim_next(session: Session) -> Job | None:
-    """Mark the oldest queued job running and return it (caller holds the writer lease)."""
+def claim_next(session: Session, *, fence_holder: str, ttl_s: float) -> Job | None:
+    """Mark the oldest queued job running and return it; only the writer-lease holder can."""
+    fence(session, WRITER, fence_holder, ttl_s)
     job = session.scalars(
         select(Job).where(Job.status == JobStatus.QUEUED.value).order_by(Job.id).limit(1)
     ).first()
     if job is None:
+        session.commit()
         return None
     job.status = JobStatus.RUNNING.value
     job.attempts += 1

@@ -100,6 +100,7 @@ class JobProcessor:
                 finish(job)
                 s.commit()
                 return
+            fence(s, WRITER, self.holder, self.config.lease_ttl_s)
             doc.status = DocumentStatus.PROCESSING.value
             s.commit()
             doc_id, fmt = doc.id, payload["format"]

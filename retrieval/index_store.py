@@ -53,6 +53,7 @@ class IndexStore:
         self.use_gpu = use_gpu
         self._lock = threading.Lock()
         self._current: dict[int, VectorIndex] = {}
+        self._stale_files: set[int] = set()
 
     def path(self, collection_id: int) -> Path:
         """The file holding a collection's checkpoint."""
@@ -62,11 +63,14 @@ class IndexStore:
         """The index reflecting every committed change of the collection."""
         head = log_head(session, collection_id)
         idx = self._current.get(collection_id)
-        if idx is not None and idx.seq >= head:
+        if idx is not None and idx.seq == head:
             return idx
         with self._lock:
             idx = self._current.get(collection_id)
-            if idx is None or idx.seq < head:
+            if idx is None or idx.seq != head:
+                if idx is not None and idx.seq > head:
+                    log.warning("index of collection %d is ahead of SQL; rebuilding", collection_id)
+                    idx = None  # the database was restored or replaced under us
                 idx = self._catch_up(session, collection_id, dim, idx, head)
                 self._current[collection_id] = idx
             return idx
@@ -75,26 +79,37 @@ class IndexStore:
         self, session: Session, cid: int, dim: int, idx: VectorIndex | None, head: int
     ) -> VectorIndex:
         path = self.path(cid)
-        mine = idx.seq if idx is not None else -1
-        if read_stamp(path) > mine:
-            try:
-                base, _meta = VectorIndex.load(path)
-            except (OSError, ValueError, RuntimeError) as exc:
-                log.warning("index file %s unreadable (%s); rebuilding from SQL", path, exc)
-                base = self._rebuild(session, cid, dim, head)
+        stamp = read_stamp(path)
+        base: VectorIndex | None = None
+        if stamp > head:
+            log.warning(
+                "index file %s covers seq %d beyond SQL's %d; rebuilding", path, stamp, head
+            )
+        elif stamp > (idx.seq if idx is not None else -1):
+            base = self._load(path, dim)
         elif idx is not None:
             base = idx.copy()
-        else:
-            base = self._rebuild(session, cid, dim, head)
-        if base.dim != dim:
-            log.warning("index file %s has dim %d, expected %d; rebuilding", path, base.dim, dim)
-            base = self._rebuild(session, cid, dim, head)
+        if base is None:
+            base = self._rebuild(session, cid, dim)
+            self._stale_files.add(cid)  # the file on disk is wrong or missing: rewrite it
         self._replay(session, base, cid, head)
         if self.use_gpu:
             base.to_gpu()
         return base
 
-    def _rebuild(self, session: Session, cid: int, dim: int, head: int) -> VectorIndex:
+    def _load(self, path: Path, dim: int) -> VectorIndex | None:
+        """A checkpoint file, or None when it is unreadable or of another dimension."""
+        try:
+            base, _meta = VectorIndex.load(path)
+        except (OSError, ValueError, RuntimeError) as exc:
+            log.warning("index file %s unreadable (%s); rebuilding from SQL", path, exc)
+            return None
+        if base.dim != dim:
+            log.warning("index file %s has dim %d, expected %d; rebuilding", path, base.dim, dim)
+            return None
+        return base
+
+    def _rebuild(self, session: Session, cid: int, dim: int) -> VectorIndex:
         """A fresh index of every current chunk; later log entries replay idempotently."""
         idx = VectorIndex.empty(dim)
         q = select(Chunk.id, Chunk.vector).where(Chunk.collection_id == cid).order_by(Chunk.id)
@@ -131,9 +146,13 @@ class IndexStore:
     def checkpoint(self, collection_id: int, meta: dict[str, Any]) -> bool:
         """Persist the in-memory index (writer only); False if there is nothing newer."""
         idx = self._current.get(collection_id)
-        if idx is None or read_stamp(self.path(collection_id)) >= idx.seq:
+        if idx is None:
+            return False
+        stale = collection_id in self._stale_files
+        if not stale and read_stamp(self.path(collection_id)) >= idx.seq:
             return False
         idx.save(self.path(collection_id), meta)
+        self._stale_files.discard(collection_id)
         return True
 
     def drop(self, collection_id: int) -> None:

@@ -55,7 +55,8 @@ sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 def test_expectations_cover_every_fixture() -> None:
     files = {
-        str(p.relative_to(FIXTURES)) for p in FIXTURES.rglob("*")
+        str(p.relative_to(FIXTURES))
+        for p in FIXTURES.rglob("*")
         if p.is_file() and p.name != "ATTRIBUTION.md"
     }
     assert files == set(EXPECTED)
@@ -109,13 +110,20 @@ def test_pdf_pages_labels_and_password(client: TestClient, run_jobs: Worker) -> 
 @sqlite_only
 def test_parser_that_hangs_ends_timeout(client: TestClient, container: Container) -> None:
     _, doc = _post(client, "slow.txt", b"anything\n")
-    config = ProcessorConfig(parse_timeout_s=1.0,
-                             parsers={"text": "tests.ingest.sandbox_parsers:hang"})
-    proc = JobProcessor(container.sessions, container.blobs, container.embedder,
-                        container.indexes, config, holder="t")
+    config = ProcessorConfig(
+        parse_timeout_s=1.0, parsers={"text": "tests.ingest.sandbox_parsers:hang"}
+    )
+    proc = JobProcessor(
+        container.sessions,
+        container.blobs,
+        container.embedder,
+        container.indexes,
+        config,
+        holder="t",
+    )
     with container.sessions() as s:
         assert try_acquire(s, WRITER, "t", 30)
-        job = claim_next(s)
+        job = claim_next(s, fence_holder="t", ttl_s=30)
         assert job is not None
     proc.run(job.id)
     got = client.get(f"/v1/documents/{doc['id']}").json()

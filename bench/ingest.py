@@ -1,0 +1,117 @@
+"""Ingest throughput of Grounded's real pipeline on a BEIR corpus (files → searchable).
+
+    .venv/bin/python bench/ingest.py [--corpus ../shared/eval/covidqa_200423_docs] [--limit N]
+
+Writes each corpus record as a .txt file, then times upload staging + the worker (parse in
+a subprocess, token chunking, embedding, one SQL commit per document, FAISS checkpoint).
+Prints a Markdown table and writes bench/results/ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import func, select  # noqa: E402
+
+from api.container import build_container  # noqa: E402
+from api.settings import Settings  # noqa: E402
+from api.worker import Worker  # noqa: E402
+from data.migrate import upgrade  # noqa: E402
+from data.models import Chunk, Document  # noqa: E402
+from ingest.uploads import accept_upload  # noqa: E402
+
+
+def write_corpus(corpus: Path, out: Path, limit: int | None) -> tuple[int, int]:
+    """One .txt per record (title + text); returns (files, characters)."""
+    n = chars = 0
+    with (corpus / "corpus.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            text = f"{rec.get('title', '')}\n\n{rec['text']}\n"
+            (out / f"{rec['_id']}.txt").write_text(text, encoding="utf-8")
+            n += 1
+            chars += len(text)
+            if limit and n >= limit:
+                break
+    return n, chars
+
+
+def main() -> None:
+    """Run the benchmark and print the table."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared/eval/covidqa_200423_docs")
+    ap.add_argument("--limit", type=int, default=None)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        files_dir = Path(tmp) / "files"
+        files_dir.mkdir()
+        n_files, n_chars = write_corpus(args.corpus, files_dir, args.limit)
+        settings = Settings(home=Path(tmp) / "home")  # type: ignore[call-arg]
+        settings.home.mkdir()
+        upgrade(settings.db_url)
+        t_load = time.perf_counter()
+        container = build_container(settings)
+        load_s = time.perf_counter() - t_load
+        start = time.perf_counter()
+        with container.sessions() as s:
+            for path in sorted(files_dir.iterdir()):
+                staged = container.blobs.stage([path.read_bytes()], max_bytes=1 << 30)
+                accept_upload(
+                    s,
+                    container.blobs,
+                    staged,
+                    collection="default",
+                    filename=path.name,
+                    embedder_id=container.embedder.model_id,
+                )
+        Worker(container).run_until_idle()
+        wall = time.perf_counter() - start
+        with container.sessions() as s:
+            chunks = s.scalar(select(func.count()).select_from(Chunk)) or 0
+            indexed = (
+                s.scalar(
+                    select(func.count()).select_from(Document).where(Document.status == "indexed")
+                )
+                or 0
+            )
+        container.close()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = {
+        "corpus": str(args.corpus.name),
+        "documents": n_files,
+        "indexed": indexed,
+        "characters": n_chars,
+        "chunks": chunks,
+        "wall_s": round(wall, 2),
+        "model_load_s": round(load_s, 2),
+        "docs_per_s": round(n_files / wall, 2),
+        "chunks_per_s": round(chunks / wall, 1),
+        "chars_per_s": round(n_chars / wall),
+        "peak_rss_mb": round(rss_mb),
+        "machine": f"{platform.machine()} {platform.node()}",
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ingest.json").write_text(json.dumps(result, indent=2))
+    print("| corpus | docs | chunks | chars | wall s | docs/s | chunks/s | chars/s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        f"| {result['corpus']} | {n_files} | {chunks} | {n_chars:,} | {wall:.1f} | "
+        f"{result['docs_per_s']} | {result['chunks_per_s']} | {result['chars_per_s']:,} | "
+        f"{result['peak_rss_mb']} |"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""`grounded ingest` and `grounded search` as a user runs them (real subprocesses, SQLite)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def grounded(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GROUNDED_HOME": str(home)}
+    env.pop("GROUNDED_DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_ingest_folder_then_search(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "menu.md").write_text("# Canteen\n\nOn Fridays the canteen serves fish and chips.\n")
+    (docs / "sub" / "it.txt").write_text("Reset your password at the IT desk in room 12.\n")
+    (docs / "sub" / "blank.txt").write_text("   \n")
+    (docs / "sub" / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
+    home = tmp_path / "home"
+
+    out = grounded(home, "ingest", str(docs))
+    # A refused and a failed file make the exit status non-zero, the rest still indexes.
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "2 indexed, 1 failed" in out.stdout
+    assert "refused" in out.stderr and "photo.png" in out.stderr
+    assert "blank.txt: no_text" in out.stderr
+
+    out = grounded(home, "search", "what is served on friday", "--top-k", "1")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "menu.md" in out.stdout and "Canteen" in out.stdout and "fish and chips" in out.stdout
+
+    again = grounded(home, "ingest", str(docs / "menu.md"))
+    assert again.returncode == 0 and "0 indexed, 0 failed" in again.stdout  # unchanged: no-op
