@@ -27,6 +27,8 @@ run: $(STAMP)
 	$(BIN)/grounded run --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
+	$(BIN)/ruff check data ingest retrieval llm api tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from data.leases import WRITER, fence
@@ -67,7 +67,7 @@ def claim_next(session: Session, *, fence_holder: str, ttl_s: float) -> Job | No
 
 def recover_orphans(session: Session) -> int:
     """Requeue jobs a dead writer left running; called right after taking the lease."""
-    res = session.execute(
+    res: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         update(Job)
         .where(Job.status == JobStatus.RUNNING.value)
         .values(status=JobStatus.QUEUED.value)

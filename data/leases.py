@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import CursorResult, or_, update
 from sqlalchemy.orm import Session
 
 from data.errors import LeaseLostError
@@ -16,7 +17,7 @@ WRITER = "writer"
 def try_acquire(session: Session, name: str, holder: str, ttl_s: float) -> bool:
     """Take or renew the lease if it is free, expired or already ours; commits."""
     now = time.time()
-    res = session.execute(
+    res: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         update(Lease)
         .where(
             Lease.name == name,
@@ -31,7 +32,7 @@ def try_acquire(session: Session, name: str, holder: str, ttl_s: float) -> bool:
 def fence(session: Session, name: str, holder: str, ttl_s: float) -> None:
     """Renew inside the caller's transaction, or raise: a deposed writer must not commit."""
     now = time.time()
-    res = session.execute(
+    res: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         update(Lease)
         .where(Lease.name == name, Lease.holder == holder, Lease.expires_at >= now)
         .values(expires_at=now + ttl_s)

@@ -88,7 +88,7 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         prefix_tokens = max(self._count(query_prefix), self._count(passage_prefix))
         # Room for [CLS]/[SEP] and the longer prefix, so nothing is silently truncated.
-        self.max_tokens = int(self._model.max_seq_length) - 2 - prefix_tokens
+        self.max_tokens = int(self._model.max_seq_length or 256) - 2 - prefix_tokens
         log.info(
             "embedder %s on %s: dim=%d max_tokens=%d",
             self.model_id,

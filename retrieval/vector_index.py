@@ -73,7 +73,7 @@ class VectorIndex:
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(_MAGIC + struct.pack("<I", len(header)) + header)
-                f.write(memoryview(blob))
+                f.write(blob.data)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
