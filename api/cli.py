@@ -82,13 +82,15 @@ def run(host: str | None = None, port: int | None = None) -> None:
             proc.kill()
 
 
-def _files(paths: list[Path]) -> list[Path]:
-    out: list[Path] = []
+def _files(paths: list[Path]) -> list[tuple[Path, str]]:
+    """Files to ingest with their document names: paths relative to a given folder."""
+    out: list[tuple[Path, str]] = []
     for p in paths:
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file()))
+            found = sorted(f for f in p.rglob("*") if f.is_file())
+            out.extend((f, f.relative_to(p).as_posix()) for f in found)
         elif p.is_file():
-            out.append(p)
+            out.append((p, p.name))
         else:
             raise typer.BadParameter(f"{p} does not exist")
     return out

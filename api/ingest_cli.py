@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -19,7 +20,7 @@ from ingest.uploads import accept_upload, clean_filename
 _DONE = {DocumentStatus.INDEXED.value, DocumentStatus.FAILED.value}
 
 
-def _read(path: Path) -> object:
+def _read(path: Path) -> Iterator[bytes]:
     with path.open("rb") as f:
         while block := f.read(1 << 20):
             yield block
@@ -27,7 +28,7 @@ def _read(path: Path) -> object:
 
 def ingest_paths(
     container: Container,
-    files: list[Path],
+    files: list[tuple[Path, str]],
     *,
     collection: str,
     password: str | None,
@@ -38,15 +39,15 @@ def ingest_paths(
     queued: list[int] = []
     ok = True
     with container.sessions() as s:
-        for path in files:
+        for path, name in files:
             try:
-                staged = container.blobs.stage(_read(path), max_bytes=max_bytes)  # type: ignore[arg-type]
+                staged = container.blobs.stage(_read(path), max_bytes=max_bytes)
                 out = accept_upload(
                     s,
                     container.blobs,
                     staged,
                     collection=collection,
-                    filename=clean_filename(path.name),
+                    filename=clean_filename(name),
                     password=password,
                     replace=replace,
                     embedder_id=container.embedder.model_id,

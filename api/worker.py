@@ -42,7 +42,6 @@ class Worker:
             container.sessions,
             container.blobs,
             container.embedder,
-            container.indexes,
             config,
             self.holder,
             on_step=failpoints.hit,
@@ -101,10 +100,19 @@ class Worker:
                 self._give_up(s, job_id, doc_id)
                 return True
         log.info("job %d (attempt %d)", job_id, attempts)
-        self.processor.run(job_id)
+        cid = self.processor.run(job_id)
+        if cid is not None:
+            self._refresh_index(cid)
         if time.monotonic() - self._last_checkpoint > self.settings.checkpoint_interval_s:
             self.checkpoint()
         return True
+
+    def _refresh_index(self, collection_id: int) -> None:
+        """Bring the in-memory index up to the job's commit (checkpointed later)."""
+        with self.c.sessions() as s:
+            coll = s.get(Collection, collection_id)
+            if coll is not None and coll.embedder_dim:
+                self.c.indexes.current(s, collection_id, coll.embedder_dim)
 
     def _give_up(self, s: Session, job_id: int, doc_id: int | None) -> None:
         """A job that keeps killing the worker is failed instead of retried forever."""

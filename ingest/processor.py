@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from data.jobs import JobType, finish
 from data.leases import WRITER, fence
 from data.models import Chunk, Collection, Document, IndexLog, Job, utcnow
+from data.protocols import Embedder
 from data.types import ChunkSpan, DocumentStatus, ErrorCode, ParsedDocument
 from ingest.blobs import BlobStore
 from ingest.chunking import TokenChunker
@@ -21,8 +22,6 @@ from ingest.errors import NoTextError, ParseError
 from ingest.parsers import PARSERS
 from ingest.sandbox import parse_in_subprocess
 from ingest.uploads import release_blob
-from retrieval.embedder import Embedder
-from retrieval.index_store import IndexStore
 
 log = logging.getLogger(__name__)
 Step = Callable[[str], None]
@@ -54,7 +53,6 @@ class JobProcessor:
         sessions: sessionmaker[Session],
         blobs: BlobStore,
         embedder: Embedder,
-        indexes: IndexStore,
         config: ProcessorConfig,
         holder: str,
         on_step: Step | None = None,
@@ -62,7 +60,6 @@ class JobProcessor:
         self.sessions = sessions
         self.blobs = blobs
         self.embedder = embedder
-        self.indexes = indexes
         self.config = config
         self.holder = holder
         self.on_step: Step = on_step or (lambda _step: None)
@@ -73,21 +70,18 @@ class JobProcessor:
             overlap_tokens=min(config.chunk_overlap_tokens, tokens // 4),
         )
 
-    def run(self, job_id: int) -> None:
-        """Do one claimed job; failures of the document are recorded, not raised."""
+    def run(self, job_id: int) -> int | None:
+        """Do one claimed job; returns its collection id. Document failures are recorded."""
         with self.sessions() as s:
             job = s.get(Job, job_id)
             if job is None:
-                return
+                return None
             kind, cid = job.type, job.collection_id
         if kind == JobType.DELETE.value:
             self._delete(job_id)
         else:
             self._ingest(job_id)
-        with self.sessions() as s:
-            coll = s.get(Collection, cid)
-            if coll is not None and coll.embedder_dim:
-                self.indexes.current(s, cid, coll.embedder_dim)
+        return cid
 
     def _ingest(self, job_id: int) -> None:
         with self.sessions() as s:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import posixpath
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
@@ -34,10 +33,11 @@ class UploadOutcome:
 
 
 def clean_filename(raw: str | None) -> str:
-    """The file's base name (no directories, no control characters); empty is refused."""
-    name = posixpath.basename((raw or "").replace("\\", "/")).strip()
-    name = "".join(ch for ch in name if ch.isprintable())[:255]
-    if not name or name in {".", ".."}:
+    """A safe document name: a relative path ('sub/a.pdf') without '..', control chars, etc."""
+    parts = [p.strip() for p in (raw or "").replace("\\", "/").split("/")]
+    parts = ["".join(ch for ch in p if ch.isprintable()) for p in parts]
+    name = "/".join(p for p in parts if p and p not in {".", ".."})[:1024]
+    if not name:
         raise InvalidInputError("the upload has no filename")
     return name
 

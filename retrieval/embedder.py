@@ -6,34 +6,20 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from data.protocols import Embedder, Kind
 
 if TYPE_CHECKING:
     import tokenizers
 
+__all__ = ["BUNDLED_MODEL_ID", "Embedder", "Kind", "SentenceTransformerEmbedder"]
+
 log = logging.getLogger(__name__)
 
-Kind = Literal["query", "passage"]
 BUNDLED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
-
-
-class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors; exposes its identity."""
-
-    model_id: str
-    dim: int
-    max_tokens: int  # tokens a passage may have once the prefix is counted
-
-    @property
-    def tokenizer(self) -> tokenizers.Tokenizer:
-        """The model's own tokenizer, for sizing chunks."""
-        ...
-
-    def embed_batch(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
-        """Vectors (n × dim, float32, unit length) for `texts`."""
-        ...
 
 
 def bundled_model_path() -> Path:

@@ -51,3 +51,20 @@ def test_collections_keep_their_documents_apart(client: TestClient, run_jobs) ->
     assert {h["collection"] for h in both} == {"legal", "default"}
     legal = client.get("/v1/collections").json()["items"][1]
     assert legal["embedder_model_id"] == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_collection_of_another_model_is_refused(client: TestClient, container) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    from data.models import Collection
+
+    with container.sessions() as s:
+        s.execute(
+            update(Collection).values(embedder_model_id="intfloat/e5-small", embedder_dim=384)
+        )
+        s.commit()
+    r = client.post("/v1/search", json={"query": "x"})
+    assert r.status_code == 409 and r.json()["error"] == "embedder_mismatch"
+    assert "intfloat/e5-small" in r.json()["message"]
+    r = client.post("/v1/documents", files={"file": ("a.txt", b"hello\n")})
+    assert r.status_code == 409 and r.json()["error"] == "embedder_mismatch"

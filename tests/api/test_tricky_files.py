@@ -117,7 +117,6 @@ def test_parser_that_hangs_ends_timeout(client: TestClient, container: Container
         container.sessions,
         container.blobs,
         container.embedder,
-        container.indexes,
         config,
         holder="t",
     )

@@ -1,0 +1,30 @@
+"""Protocols shared across packages (implemented in retrieval/, used by ingest/ and api/)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import tokenizers
+
+Kind = Literal["query", "passage"]
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors; exposes its identity."""
+
+    model_id: str
+    dim: int
+    max_tokens: int  # tokens a passage may have once the prefix is counted
+
+    @property
+    def tokenizer(self) -> tokenizers.Tokenizer:
+        """The model's own tokenizer, for sizing chunks."""
+        ...
+
+    def embed_batch(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
+        """Vectors (n × dim, float32, unit length) for `texts`."""
+        ...
