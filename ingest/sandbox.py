@@ -12,7 +12,10 @@ import importlib
 import logging
 import multiprocessing
 import signal
+import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
@@ -49,7 +52,8 @@ def parse_in_subprocess(
     )
     exit_wait_s = 0.0  # unless the child has answered, kill it at once
     try:
-        proc.start()
+        with _main_hidden():
+            proc.start()
         sender.close()  # else the parent's copy hides the child's death (no EOF)
         # Read before joining: a large result would block the child on a full pipe.
         if not receiver.poll(timeout_s):
@@ -67,6 +71,31 @@ def parse_in_subprocess(
     if status == "ok":
         return payload
     raise payload
+
+
+_start_lock = threading.Lock()
+
+
+@contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Keep children from re-importing the caller's `__main__` module.
+
+    multiprocessing makes every child import the parent's main script or module first.
+    A child only needs its parser; importing e.g. the CLI costs ~0.2 s per document, and
+    a script without a main guard would even run again. The main module's spec and file
+    are hidden only while `start()` pickles the child's preparation data.
+    """
+    main = sys.modules["__main__"]
+    saved: dict[str, Any] = {
+        k: main.__dict__[k] for k in ("__spec__", "__file__") if k in main.__dict__
+    }
+    with _start_lock:
+        main.__dict__["__spec__"] = None
+        main.__dict__.pop("__file__", None)
+        try:
+            yield
+        finally:
+            main.__dict__.update(saved)
 
 
 def resolve(parser: str) -> Any:
