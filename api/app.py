@@ -35,19 +35,26 @@ class BodyLimit:
             await self._refuse(send)
             return
         seen = 0
+        refused = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             msg = await receive()
             seen += len(msg.get("body", b""))
             if seen > self.max_bytes:
-                raise _TooLarge
+                # Answer now and tell the app the client is gone; it stops reading.
+                refused = True
+                await self._refuse(send)
+                return {"type": "http.disconnect"}
             return msg
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(send)
+        async def guarded_send(msg: Message) -> None:
+            if not refused:  # whatever the app answers after our 413 is dropped
+                await send(msg)
+
+        await self.app(scope, counted, guarded_send)
 
     async def _refuse(self, send: Send) -> None:
         limit_mb = (self.max_bytes - _MULTIPART_SLACK) / 1e6
@@ -62,10 +69,6 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:

@@ -86,7 +86,8 @@ class SentenceTransformerEmbedder:
     def _count(self, text: str) -> int:
         if not text:
             return 0
-        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+        # The HF tokenizer call: the Rust backend may be set to pad every input to 128.
+        return len(self._model.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     @property
     def tokenizer(self) -> tokenizers.Tokenizer:

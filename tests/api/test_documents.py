@@ -205,3 +205,55 @@ def test_delete_while_queued_never_indexes(client: TestClient, run_jobs: Worker)
     run_jobs.run_until_idle()
     assert client.get(f"/v1/documents/{body['id']}").status_code == 404
     assert client.post("/v1/search", json={"query": "searchable"}).json()["hits"] == []
+
+
+def test_streamed_body_without_length_is_cut_off_at_the_limit(tmp_path, db_url, embedder) -> None:  # type: ignore[no-untyped-def]
+    from api.app import create_app
+    from api.container import build_container
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path / "h", db_url, ingest={"max_upload_mb": 0.1})
+    container = build_container(settings, embedder=embedder)
+
+    def body():  # type: ignore[no-untyped-def]
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\n\r\n'
+        for _ in range(1000):  # 1 MB, chunked: no Content-Length to judge by
+            yield b"x" * 1000
+        yield b"\r\n--b--\r\n"
+
+    with TestClient(create_app(container=container)) as client:
+        r = client.post(
+            "/v1/documents",
+            content=body(),
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        )
+        assert r.status_code == 413 and r.json()["error"] == "too_large"
+    container.close()
+
+
+def test_body_limit_stops_reading_mid_stream() -> None:
+    """The middleware answers 413 as soon as the limit is passed, without draining the body."""
+    import anyio
+
+    from api.app import BodyLimit
+
+    reads = 0
+    sent: list[dict] = []
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        await send({"type": "http.response.start", "status": 400, "headers": []})
+
+    async def receive():  # type: ignore[no-untyped-def]
+        nonlocal reads
+        reads += 1
+        return {"type": "http.request", "body": b"x" * 10_000, "more_body": True}
+
+    async def send(msg):  # type: ignore[no-untyped-def]
+        sent.append(msg)
+
+    scope = {"type": "http", "method": "POST", "headers": [], "path": "/v1/documents"}
+    anyio.run(BodyLimit(app, max_bytes=100_000), scope, receive, send)
+    assert sent[0]["status"] == 413 and len(sent) == 2  # the app's late 400 was dropped
+    assert reads == 17  # (100 kB + 64 kB slack) / 10 kB, then it stopped reading
