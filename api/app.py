@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import anyio
 from fastapi import FastAPI
@@ -12,7 +13,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors
 from api.container import Container, build_container
-from api.routes import collections, documents, health, search
+from api.routes import (
+    chat,
+    collections,
+    conversations,
+    documents,
+    health,
+    openai_compat,
+    search,
+)
 from api.settings import Settings
 
 # Multipart framing around the file; a body beyond limit + this is refused mid-stream.
@@ -79,7 +88,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = container is None
         # Loading a model blocks: keep it off the event loop.
-        app.state.container = container or await anyio.to_thread.run_sync(build_container, settings)
+        app.state.container = container or await anyio.to_thread.run_sync(
+            partial(build_container, settings, with_llm=True)
+        )
         try:
             yield
         finally:
@@ -88,7 +99,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 
     app = FastAPI(title="Grounded", version="0.1.0", lifespan=lifespan)
     errors.install(app)
-    for module in (health, collections, documents, search):
+    for module in (health, collections, documents, search, chat, conversations, openai_compat):
         app.include_router(module.router)
     max_bytes = int(settings.ingest.max_upload_mb * 1_000_000)
     app.add_middleware(BodyLimit, max_bytes=max_bytes)

@@ -148,6 +148,42 @@ def search(
     container.close()
 
 
+@app.command()
+def ask(
+    question: str,
+    collection: Annotated[list[str] | None, typer.Option()] = None,
+    conversation: Annotated[int | None, typer.Option(help="continue this conversation")] = None,
+) -> None:
+    """Ask a question; the answer streams to the terminal, then its checked citations."""
+    from api.chat_service import ChatService
+    from api.container import build_container
+    from llm.answer import Delta
+
+    container = build_container(_setup(), with_llm=True)
+    try:
+        service = ChatService(container)
+        prepared = service.prepare(question, collection, conversation)
+        final = None
+        for event in service.run(prepared):
+            if isinstance(event, Delta):
+                typer.echo(event.text, nl=False)
+            else:
+                final = event
+        assert final is not None
+        typer.echo("\r\033[K" + final.answer)  # the checked text replaces the raw stream
+        for c in final.citations:
+            mark = "✓" if c.supported else "✗ unsupported"
+            pages = f" p.{c.source.page_start}" if c.source.page_start else ""
+            typer.echo(
+                f"  [{c.index}] {c.source.filename}{pages} {mark} ({c.support:.2f}): "
+                f'"{c.quote[:160]}"'
+            )
+        stored = service.store(prepared, final)
+        typer.echo(f"(conversation {stored.conversation_id})", err=True)
+    finally:
+        container.close()
+
+
 def main() -> None:
     """Entry point of the `grounded` script."""
     app()

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.settings import Settings
 from data.db import make_engine, make_sessionmaker
 from ingest.blobs import BlobStore
+from llm.types import ChatModel
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
 from retrieval.index_store import IndexStore
 from retrieval.vector_index import gpu_available
@@ -28,6 +29,7 @@ class Container:
     embedder: Embedder
     indexes: IndexStore
     blobs: BlobStore
+    chat_model: ChatModel | None = None
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -47,8 +49,46 @@ def build_embedder(settings: Settings) -> Embedder:
     )
 
 
-def build_container(settings: Settings, *, embedder: Embedder | None = None) -> Container:
-    """Build every component; tests pass a prebuilt embedder to avoid reloading the model."""
+def build_chat_model(settings: Settings) -> ChatModel:
+    """The configured LLM backend behind a bounded queue shared by all requests."""
+    cfg = settings.llm
+    inner: ChatModel
+    if cfg.backend == "openai":
+        from llm.openai_backend import OpenAICompatChatModel
+
+        if not cfg.base_url:
+            raise ValueError("GROUNDED_LLM__BASE_URL is required with GROUNDED_LLM__BACKEND=openai")
+        inner = OpenAICompatChatModel(
+            cfg.base_url,
+            model=cfg.api_model or "default",
+            api_key=cfg.api_key or None,
+            timeout_s=cfg.timeout_s,
+            context_window=cfg.context_window or 8192,
+        )
+    elif cfg.backend == "transformers":
+        from llm.transformers_backend import TransformersChatModel
+
+        inner = TransformersChatModel(
+            cfg.model_path or None,
+            gguf_file=cfg.gguf_file or None,
+            device=cfg.device,
+            context_window=cfg.context_window or None,
+        )
+    else:
+        raise ValueError(f"unknown GROUNDED_LLM__BACKEND {cfg.backend!r} (transformers, openai)")
+    from llm.queue import BoundedChatModel
+
+    return BoundedChatModel(inner, max_concurrent=cfg.max_concurrent, max_waiting=cfg.max_waiting)
+
+
+def build_container(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    chat_model: ChatModel | None = None,
+    with_llm: bool = False,
+) -> Container:
+    """Build every component; tests pass prebuilt models to avoid reloading them."""
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
     use_gpu = settings.faiss_gpu == "on" or (settings.faiss_gpu == "auto" and gpu_available())
@@ -59,4 +99,5 @@ def build_container(settings: Settings, *, embedder: Embedder | None = None) -> 
         embedder=embedder or build_embedder(settings),
         indexes=IndexStore(settings.index_dir, use_gpu=use_gpu),
         blobs=BlobStore(settings.originals_dir),
+        chat_model=chat_model or (build_chat_model(settings) if with_llm else None),
     )

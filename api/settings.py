@@ -39,6 +39,29 @@ class WorkerSettings(BaseModel):
     checkpoint_interval_s: float = 30.0
 
 
+class LLMSettings(BaseModel):
+    """Which chat model answers, and how answers are checked."""
+
+    # "transformers": in-process (default: the bundled SmolLM2-135M-Instruct GGUF);
+    # "openai": any OpenAI-compatible server (vLLM, llama.cpp server, Ollama) at base_url.
+    backend: str = "transformers"
+    model_path: str = ""  # a local HF model folder or a folder holding `gguf_file`
+    gguf_file: str = ""
+    device: str = "auto"
+    base_url: str = ""
+    api_model: str = ""
+    api_key: str = ""
+    timeout_s: float = 120.0
+    context_window: int = 0  # 0 = from the model
+    max_concurrent: int = 1
+    max_waiting: int = 8
+    max_answer_tokens: int = 256
+    top_k: int = 5
+    refusal_threshold: float = -1.0  # < 0 = the calibrated default
+    support_threshold: float = -1.0  # < 0 = the calibrated default
+    history_turns: int = 6
+
+
 class Settings(BaseSettings):
     """Grounded's configuration, from GROUNDED_* environment variables."""
 
@@ -54,6 +77,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     ingest: IngestSettings = IngestSettings()
     worker: WorkerSettings = WorkerSettings()
+    llm: LLMSettings = LLMSettings()
 
     @property
     def db_url(self) -> str:

@@ -160,3 +160,75 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str | None] = mapped_column(String(200))
     expires_at: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class Conversation(Base):
+    """A chat thread over one or more collections."""
+
+    __tablename__ = "conversations"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    collections: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class Message(Base):
+    """One turn: the user's question or the assistant's answer with its costs."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    # The standalone question retrieval used (follow-ups are rewritten with the history).
+    query: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(300))
+    refused: Mapped[bool] = mapped_column(default=False)
+    finish_reason: Mapped[str | None] = mapped_column(String(16))  # stop, length, cancelled
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    first_token_ms: Mapped[int | None] = mapped_column(Integer)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CitationRecord(Base):
+    """A citation with its own copy of the evidence, so it outlives the cited chunk."""
+
+    __tablename__ = "citations"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    index: Mapped[int] = mapped_column(Integer)
+    # NULL once the chunk is deleted or replaced; the copies below keep the evidence.
+    chunk_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("chunks.id", ondelete="SET NULL"),
+        index=True,
+    )
+    document_id: Mapped[int | None] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(1024))
+    page_start: Mapped[int | None] = mapped_column(Integer)
+    page_end: Mapped[int | None] = mapped_column(Integer)
+    heading: Mapped[str | None] = mapped_column(Text)
+    quote: Mapped[str] = mapped_column(Text)
+    # Offsets of the quote in the cited chunk's text and in its document's text.
+    quote_start: Mapped[int] = mapped_column(Integer)
+    quote_end: Mapped[int] = mapped_column(Integer)
+    doc_start: Mapped[int | None] = mapped_column(Integer)
+    doc_end: Mapped[int | None] = mapped_column(Integer)
+    support: Mapped[float] = mapped_column(Float)
+    supported: Mapped[bool] = mapped_column()

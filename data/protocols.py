@@ -25,6 +25,10 @@ class Embedder(Protocol):
         """The model's own tokenizer, for sizing chunks."""
         ...
 
+    def count_tokens(self, text: str) -> int:
+        """Word pieces of `text`, without special tokens or padding."""
+        ...
+
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         """Vectors (n × dim, float32, unit length) for `texts`."""
         ...

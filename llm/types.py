@@ -96,3 +96,7 @@ class Citation:
     quote_end: int
     support: float
     supported: bool
+
+
+class PromptTooLongError(ValueError):
+    """The question alone does not fit the model's prompt budget (→ 413/422)."""

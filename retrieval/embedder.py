@@ -72,7 +72,7 @@ class SentenceTransformerEmbedder:
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
         self.batch_size = batch_size
-        prefix_tokens = max(self._count(query_prefix), self._count(passage_prefix))
+        prefix_tokens = max(self.count_tokens(query_prefix), self.count_tokens(passage_prefix))
         # Room for [CLS]/[SEP] and the longer prefix, so nothing is silently truncated.
         self.max_tokens = int(self._model.max_seq_length or 256) - 2 - prefix_tokens
         log.info(
@@ -83,7 +83,8 @@ class SentenceTransformerEmbedder:
             self.max_tokens,
         )
 
-    def _count(self, text: str) -> int:
+    def count_tokens(self, text: str) -> int:
+        """Word pieces of `text`, without special tokens or padding."""
         if not text:
             return 0
         # The HF tokenizer call: the Rust backend may be set to pad every input to 128.

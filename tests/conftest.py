@@ -115,3 +115,67 @@ def client(container: Container) -> Iterator[TestClient]:
 def run_jobs(container: Container) -> Worker:
     """A worker to drain the queue deterministically: `run_jobs.run_until_idle()`."""
     return Worker(container, holder="test-worker")
+
+
+@pytest.fixture(scope="session")
+def chat_model():  # type: ignore[no-untyped-def]
+    """The real bundled SmolLM2-135M-Instruct behind the bounded queue, loaded once."""
+    from llm.queue import BoundedChatModel
+    from llm.transformers_backend import TransformersChatModel
+
+    return BoundedChatModel(TransformersChatModel(device="cpu"), max_concurrent=1, max_waiting=8)
+
+
+@pytest.fixture
+def chat_container(settings: Settings, embedder: Embedder, chat_model) -> Iterator[Container]:  # type: ignore[no-untyped-def]
+    """A container with the real embedder and the real chat model."""
+    c = build_container(settings, embedder=embedder, chat_model=chat_model)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def chat_client(chat_container: Container) -> Iterator[TestClient]:
+    """An HTTP client on an app that can answer."""
+    with TestClient(create_app(container=chat_container)) as c:
+        yield c
+
+
+class LiveServer:
+    """create_app served by a real uvicorn on a free loopback port, in a thread."""
+
+    def __init__(self, container: Container) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(container=container), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        import time
+
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Shut down and wait."""
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture
+def live_server(chat_container: Container) -> Iterator[LiveServer]:
+    """A real HTTP server (for clients that need a socket: openai, LangChain, disconnects)."""
+    server = LiveServer(chat_container)
+    yield server
+    server.stop()

@@ -40,6 +40,10 @@ class CountingEmbedder:
         """The wrapped model's tokenizer."""
         return self.inner.tokenizer
 
+    def count_tokens(self, text: str) -> int:
+        """Delegate."""
+        return self.inner.count_tokens(text)
+
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         """Count, then delegate."""
         if kind == "passage":

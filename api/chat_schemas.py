@@ -1,0 +1,69 @@
+"""Wire models of /v1/chat and /v1/conversations."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from api.schemas import UtcDatetime
+
+
+class ChatIn(BaseModel):
+    """A question, optionally continuing a conversation."""
+
+    message: str = Field(max_length=20_000)
+    collections: list[str] | None = None  # default: the conversation's, else ["default"]
+    conversation_id: int | None = None
+    stream: bool = False
+    top_k: int | None = Field(None, ge=1, le=50)
+
+
+class CitationOut(BaseModel):
+    """A checked citation; `support` (0..1) is how much of the citing sentence `quote` backs."""
+
+    index: int
+    chunk_id: int | None
+    document_id: int | None
+    filename: str
+    page_start: int | None
+    page_end: int | None
+    heading: str | None
+    quote: str
+    supported: bool
+    support: float
+
+
+class ChatOut(BaseModel):
+    """The answer; `[n]` markers in it match `citations[].index`."""
+
+    conversation_id: int
+    message_id: int
+    answer: str
+    refused: bool
+    citations: list[CitationOut]
+
+
+class MessageOut(BaseModel):
+    """A stored turn."""
+
+    id: int
+    role: str
+    content: str
+    refused: bool
+    model: str | None
+    finish_reason: str | None
+    latency_ms: int | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    created_at: UtcDatetime
+    citations: list[CitationOut] = []
+
+
+class ConversationOut(BaseModel):
+    """A conversation (with its messages when read one by one)."""
+
+    id: int
+    title: str
+    collections: list[str]
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    messages: list[MessageOut] | None = None

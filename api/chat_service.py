@@ -1,0 +1,229 @@
+"""The chat use case: resolve the request, run the answer flow, store the turn in SQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.container import Container
+from data.errors import InvalidInputError, NotFoundError
+from data.models import (
+    Chunk,
+    CitationRecord,
+    Collection,
+    Conversation,
+    Message,
+)
+from ingest.uploads import check_embedder, get_collection
+from llm.answer import DEFAULT_REFUSAL_THRESHOLD, AnswerConfig, Delta, Final, answer
+from llm.citations import DEFAULT_SUPPORT_THRESHOLD
+from llm.types import ChatMessage, ChatModel, LLMUnavailableError, Source
+from retrieval.search import search
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated chat request: where to look and what was said before."""
+
+    question: str
+    conversation_id: int | None
+    collection_ids: list[int]
+    collection_names: list[str]
+    history: list[ChatMessage]
+    top_k: int
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Ids of a stored turn."""
+
+    conversation_id: int
+    message_id: int
+
+
+class ChatService:
+    """Answers questions for the API, the OpenAI-compatible endpoints and the CLI."""
+
+    def __init__(self, container: Container) -> None:
+        self.c = container
+        cfg = container.settings.llm
+        self.config = AnswerConfig(
+            refusal_threshold=(
+                cfg.refusal_threshold if cfg.refusal_threshold >= 0 else DEFAULT_REFUSAL_THRESHOLD
+            ),
+            support_threshold=(
+                cfg.support_threshold if cfg.support_threshold >= 0 else DEFAULT_SUPPORT_THRESHOLD
+            ),
+            max_answer_tokens=cfg.max_answer_tokens,
+        )
+
+    @property
+    def model(self) -> ChatModel:
+        """The shared chat model; a missing one is a 503."""
+        if self.c.chat_model is None:
+            raise LLMUnavailableError("no LLM is configured for this server")
+        return self.c.chat_model
+
+    def prepare(
+        self,
+        question: str,
+        collections: list[str] | None,
+        conversation_id: int | None,
+        top_k: int | None = None,
+        history: list[ChatMessage] | None = None,
+    ) -> Prepared:
+        """Validate: non-empty question (422), known collections and conversation (404)."""
+        question = question.strip()
+        if not question:
+            raise InvalidInputError("the message is empty")
+        with self.c.sessions() as s:
+            past: list[ChatMessage] = list(history or [])
+            if conversation_id is not None:
+                conv = s.get(Conversation, conversation_id)
+                if conv is None:
+                    raise NotFoundError(f"conversation {conversation_id} not found")
+                collections = collections or list(conv.collections)
+                past = self._history(conversation_id)
+            colls = [get_collection(s, n) for n in dict.fromkeys(collections or ["default"])]
+            for coll in colls:
+                check_embedder(coll, self.c.embedder.model_id)
+        return Prepared(
+            question=question,
+            conversation_id=conversation_id,
+            collection_ids=[c.id for c in colls],
+            collection_names=[c.name for c in colls],
+            history=past,
+            top_k=top_k or self.c.settings.llm.top_k,
+        )
+
+    def _history(self, conversation_id: int) -> list[ChatMessage]:
+        turns = self.c.settings.llm.history_turns
+        with self.c.sessions() as s:
+            rows = s.scalars(
+                select(Message)
+                .where(Message.conversation_id == conversation_id)
+                .order_by(Message.id.desc())
+                .limit(turns)
+            ).all()
+        return [ChatMessage(role=m.role, content=m.content) for m in reversed(rows)]  # type: ignore[arg-type]
+
+    def retrieve(self, prepared: Prepared, query: str) -> list[Source]:
+        """Numbered sources for `query`, best first."""
+        with self.c.sessions() as s:
+            colls = [s.get(Collection, i) for i in prepared.collection_ids]
+            hits = search(
+                s,
+                self.c.indexes,
+                self.c.embedder,
+                query,
+                [c for c in colls if c is not None],
+                prepared.top_k,
+            )
+        return [
+            Source(
+                index=i + 1,
+                chunk_id=h.chunk_id,
+                document_id=h.document_id,
+                filename=h.filename,
+                page_start=h.page_start,
+                page_end=h.page_end,
+                heading=h.heading,
+                text=h.text,
+                score=h.score,
+            )
+            for i, h in enumerate(hits)
+        ]
+
+    def run(
+        self, prepared: Prepared, cancel: threading.Event | None = None
+    ) -> Iterator[Delta | Final]:
+        """The answer flow's events for a prepared request."""
+        return answer(
+            prepared.question,
+            prepared.history,
+            lambda q: self.retrieve(prepared, q),
+            self.model,
+            self.config,
+            cancel,
+        )
+
+    def complete(self, prepared: Prepared) -> Final:
+        """Run to the end (no streaming)."""
+        final: Final | None = None
+        for event in self.run(prepared):
+            if isinstance(event, Final):
+                final = event
+        assert final is not None
+        return final
+
+    def store(self, prepared: Prepared, final: Final) -> Stored:
+        """Persist the question and the answer with copies of its evidence, in one commit."""
+        with self.c.sessions() as s:
+            conv = (
+                s.get(Conversation, prepared.conversation_id)
+                if prepared.conversation_id is not None
+                else None
+            )
+            if conv is None:
+                conv = Conversation(
+                    title=prepared.question[:200], collections=prepared.collection_names
+                )
+                s.add(conv)
+                s.flush()
+            s.add(Message(conversation_id=conv.id, role="user", content=prepared.question))
+            msg = _assistant_message(conv.id, final)
+            s.add(msg)
+            s.flush()
+            _store_citations(s, msg.id, final)
+            conv.updated_at = msg.created_at
+            s.commit()
+            return Stored(conversation_id=conv.id, message_id=msg.id)
+
+
+def _assistant_message(conversation_id: int, final: Final) -> Message:
+    stats = final.stats
+    return Message(
+        conversation_id=conversation_id,
+        role="assistant",
+        content=final.answer,
+        query=final.query,
+        model=final.model_id,
+        refused=final.refused,
+        finish_reason="refused" if final.refused else final.finish_reason,
+        latency_ms=round(final.latency_s * 1000),
+        first_token_ms=round(stats.first_token_s * 1000) if stats else None,
+        prompt_tokens=stats.prompt_tokens if stats else None,
+        completion_tokens=stats.completion_tokens if stats else None,
+    )
+
+
+def _store_citations(s: Session, message_id: int, final: Final) -> None:
+    # A chunk deleted since retrieval gets chunk_id NULL; the copied evidence stays.
+    ids = [c.source.chunk_id for c in final.citations]
+    q = select(Chunk.id, Chunk.start_offset).where(Chunk.id.in_(ids))
+    starts = {cid: start for cid, start in s.execute(q)} if ids else {}
+    for c in final.citations:
+        base = starts.get(c.source.chunk_id)
+        s.add(
+            CitationRecord(
+                message_id=message_id,
+                index=c.index,
+                chunk_id=c.source.chunk_id if base is not None else None,
+                document_id=c.source.document_id,
+                filename=c.source.filename,
+                page_start=c.source.page_start,
+                page_end=c.source.page_end,
+                heading=c.source.heading,
+                quote=c.quote,
+                quote_start=c.quote_start,
+                quote_end=c.quote_end,
+                doc_start=base + c.quote_start if base is not None else None,
+                doc_end=base + c.quote_end if base is not None else None,
+                support=c.support,
+                supported=c.supported,
+            )
+        )

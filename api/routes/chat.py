@@ -1,0 +1,120 @@
+"""/v1/chat: ask a question; JSON, or Server-Sent Events with `"stream": true`."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+
+import anyio
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import iterate_in_threadpool
+
+from api.chat_schemas import ChatIn, ChatOut, CitationOut
+from api.chat_service import ChatService, Prepared
+from api.deps import ContainerDep
+from llm.answer import Delta, Final
+from llm.types import Citation
+
+router = APIRouter(prefix="/v1", tags=["chat"])
+
+
+def citation_out(c: Citation) -> CitationOut:
+    """Wire form of a fresh citation."""
+    s = c.source
+    return CitationOut(
+        index=c.index,
+        chunk_id=s.chunk_id,
+        document_id=s.document_id,
+        filename=s.filename,
+        page_start=s.page_start,
+        page_end=s.page_end,
+        heading=s.heading,
+        quote=c.quote,
+        supported=c.supported,
+        support=round(c.support, 4),
+    )
+
+
+def chat_out(final: Final, conversation_id: int, message_id: int) -> ChatOut:
+    """The response body (also the payload of the final SSE event)."""
+    return ChatOut(
+        conversation_id=conversation_id,
+        message_id=message_id,
+        answer=final.answer,
+        refused=final.refused,
+        citations=[citation_out(c) for c in final.citations],
+    )
+
+
+@router.post("/chat", response_model=ChatOut)
+def chat(body: ChatIn, container: ContainerDep) -> ChatOut | StreamingResponse:
+    """Answer from the collections with checked citations, or refuse when nothing fits."""
+    service = ChatService(container)
+    prepared = service.prepare(body.message, body.collections, body.conversation_id, body.top_k)
+    if body.stream:
+        cancel = threading.Event()
+        events = service.run(prepared, cancel)
+        # The first event is pulled here so that busy (429), LLM-down (503) and other errors
+        # before any text still get a proper HTTP status instead of an in-stream event.
+        first = next(events)
+        return StreamingResponse(
+            sse_events(service, prepared, cancel, first, events),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache"},
+        )
+    final = service.complete(prepared)
+    stored = service.store(prepared, final)
+    return chat_out(final, stored.conversation_id, stored.message_id)
+
+
+def sse(event: str, data: object) -> str:
+    """One Server-Sent Event."""
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+async def sse_events(
+    service: ChatService,
+    prepared: Prepared,
+    cancel: threading.Event,
+    first: Delta | Final,
+    events: Iterator[Delta | Final],
+) -> AsyncIterator[str]:
+    """`delta` events with text, then one `done` event with the ids and citations.
+
+    If the client goes away, generation is cancelled and the partial answer is stored with
+    finish_reason "cancelled" (or "error"), so the conversation stays consistent.
+    """
+    parts: list[str] = []
+    final: Final | None = None
+    reason = "cancelled"
+    try:
+        async for event in _chain(first, events):
+            if isinstance(event, Delta):
+                parts.append(event.text)
+                yield sse("delta", {"text": event.text})
+            else:
+                final = event
+        assert final is not None
+        stored = await anyio.to_thread.run_sync(service.store, prepared, final)
+        yield sse("done", chat_out(final, stored.conversation_id, stored.message_id).model_dump())
+    except Exception as exc:  # the stream has started: errors can only travel as events
+        reason = "error"
+        yield sse("error", {"error": type(exc).__name__, "message": str(exc)})
+    finally:
+        if final is None:
+            cancel.set()
+            partial = Final(
+                answer="".join(parts), query=prepared.question, refused=False, finish_reason=reason
+            )
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(service.store, prepared, partial)
+
+
+async def _chain(
+    first: Delta | Final, rest: Iterator[Delta | Final]
+) -> AsyncIterator[Delta | Final]:
+    yield first
+    async for event in iterate_in_threadpool(rest):
+        yield event

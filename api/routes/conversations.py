@@ -1,0 +1,92 @@
+"""/v1/conversations: stored conversations with their messages and citations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from api.chat_schemas import CitationOut, ConversationOut, MessageOut
+from api.deps import SessionDep
+from api.schemas import Page
+from data.errors import NotFoundError
+from data.models import CitationRecord, Conversation, Message
+from data.pagination import DEFAULT_LIMIT, paginate
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+
+
+def conversation_out(c: Conversation, messages: list[MessageOut] | None = None) -> ConversationOut:
+    """Wire form of a conversation."""
+    return ConversationOut(
+        id=c.id,
+        title=c.title,
+        collections=list(c.collections),
+        created_at=c.created_at,
+        updated_at=c.updated_at,
+        messages=messages,
+    )
+
+
+def stored_citation(r: CitationRecord) -> CitationOut:
+    """Wire form of a stored citation (its own copy of the evidence)."""
+    return CitationOut(
+        index=r.index,
+        chunk_id=r.chunk_id,
+        document_id=r.document_id,
+        filename=r.filename,
+        page_start=r.page_start,
+        page_end=r.page_end,
+        heading=r.heading,
+        quote=r.quote,
+        supported=r.supported,
+        support=r.support,
+    )
+
+
+@router.get("")
+def list_conversations(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[ConversationOut]:
+    """Conversations, oldest first."""
+    rows, nxt = paginate(session, select(Conversation), Conversation.id, limit=limit, cursor=cursor)
+    return Page[ConversationOut](items=[conversation_out(c) for c in rows], next_cursor=nxt)
+
+
+@router.get("/{conversation_id}")
+def get_conversation(conversation_id: int, session: SessionDep) -> ConversationOut:
+    """One conversation with every message and its citations, read back from SQL."""
+    conv = session.get(Conversation, conversation_id)
+    if conv is None:
+        raise NotFoundError(f"conversation {conversation_id} not found")
+    msgs = session.scalars(
+        select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+    ).all()
+    cites = session.scalars(
+        select(CitationRecord)
+        .where(CitationRecord.message_id.in_([m.id for m in msgs]))
+        .order_by(CitationRecord.message_id, CitationRecord.index)
+    ).all()
+    by_msg: dict[int, list[CitationOut]] = {}
+    for r in cites:
+        by_msg.setdefault(r.message_id, []).append(stored_citation(r))
+    out = [
+        MessageOut(
+            id=m.id,
+            role=m.role,
+            content=m.content,
+            refused=m.refused,
+            model=m.model,
+            finish_reason=m.finish_reason,
+            latency_ms=m.latency_ms,
+            prompt_tokens=m.prompt_tokens,
+            completion_tokens=m.completion_tokens,
+            created_at=m.created_at,
+            citations=by_msg.get(m.id, []),
+        )
+        for m in msgs
+    ]
+    return conversation_out(conv, out)

@@ -1,0 +1,157 @@
+"""Chat with the real bundled LLM: answers, checked citations, refusal, streaming, SQL."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.container import Container
+from api.worker import Worker
+from data.models import Chunk, CitationRecord, Message
+from llm.answer import REFUSAL
+
+HANDBOOK = (
+    b"# Staff handbook\n\n## Holidays\n\n"
+    b"Every employee receives thirty days of paid leave each calendar year. "
+    b"Unused leave expires on 31 March of the following year.\n\n"
+    b"## Expenses\n\nTaxi receipts must be submitted within two weeks of travel.\n"
+)
+
+
+def index_handbook(client: TestClient, container: Container) -> int:
+    r = client.post("/v1/documents", files={"file": ("handbook.md", HANDBOOK)})
+    Worker(container).run_until_idle()
+    return int(r.json()["id"])
+
+
+def check_citations(body: dict, container: Container) -> None:
+    """Every [n] in the answer names a returned citation whose quote is in its chunk."""
+    indices = {c["index"] for c in body["citations"]}
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", body["answer"])}
+    assert markers <= indices
+    with container.sessions() as s:
+        for c in body["citations"]:
+            chunk = s.get(Chunk, c["chunk_id"])
+            assert chunk is not None and c["quote"] in chunk.text
+            assert 0.0 <= c["support"] <= 1.0
+            assert c["supported"] == (c["support"] >= 0.5) or c["supported"] in (True, False)
+
+
+def test_answer_is_stored_and_read_back(chat_client: TestClient, chat_container: Container) -> None:
+    index_handbook(chat_client, chat_container)
+    r = chat_client.post("/v1/chat", json={"message": "How many days of paid leave do I get?"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["refused"] is False and body["answer"].strip()
+    check_citations(body, chat_container)
+    conv = chat_client.get(f"/v1/conversations/{body['conversation_id']}").json()
+    user, assistant = conv["messages"]
+    assert user["role"] == "user" and user["content"] == "How many days of paid leave do I get?"
+    assert assistant["id"] == body["message_id"] and assistant["content"] == body["answer"]
+    assert assistant["model"] and assistant["prompt_tokens"] > 0
+    assert assistant["completion_tokens"] > 0 and assistant["latency_ms"] >= 0
+    assert assistant["citations"] == body["citations"]
+    listed = chat_client.get("/v1/conversations").json()
+    assert [c["id"] for c in listed["items"]] == [body["conversation_id"]]
+
+
+def test_nothing_relevant_is_refused_without_the_llm(
+    chat_client: TestClient, chat_container: Container
+) -> None:
+    index_handbook(chat_client, chat_container)
+    model = chat_container.chat_model
+    before = model.last_stats  # type: ignore[union-attr]
+    r = chat_client.post("/v1/chat", json={"message": "What is the capital of Peru?"}).json()
+    assert r["refused"] is True and r["answer"] == REFUSAL and r["citations"] == []
+    assert model.last_stats is before  # type: ignore[union-attr]  # the LLM was not called
+    with chat_container.sessions() as s:
+        msg = s.get(Message, r["message_id"])
+        assert msg is not None and msg.refused and msg.finish_reason == "refused"
+
+
+def test_empty_collection_refuses(chat_client: TestClient) -> None:
+    r = chat_client.post("/v1/chat", json={"message": "Anything at all?"}).json()
+    assert r["refused"] is True
+
+
+def test_stream_sends_deltas_then_done(chat_client: TestClient, chat_container: Container) -> None:
+    index_handbook(chat_client, chat_container)
+    events = []
+    with chat_client.stream(
+        "POST", "/v1/chat", json={"message": "When are taxi receipts due?", "stream": True}
+    ) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        for block in r.iter_text():
+            events.append(block)
+    raw = "".join(events)
+    parsed = [
+        (m.group(1), json.loads(m.group(2)))
+        for m in re.finditer(r"event: (\w+)\ndata: (.*)\n\n", raw)
+    ]
+    kinds = [k for k, _ in parsed]
+    assert kinds[-1] == "done" and kinds.count("done") == 1 and "delta" in kinds
+    done = parsed[-1][1]
+    assert done["refused"] is False and done["message_id"] > 0
+    check_citations(done, chat_container)
+    stored = chat_client.get(f"/v1/conversations/{done['conversation_id']}").json()
+    assert stored["messages"][1]["content"] == done["answer"]
+
+
+def test_follow_up_is_rewritten_with_the_history(
+    chat_client: TestClient, chat_container: Container
+) -> None:
+    index_handbook(chat_client, chat_container)
+    first = chat_client.post("/v1/chat", json={"message": "How much paid leave is there?"})
+    conv = first.json()["conversation_id"]
+    second = chat_client.post(
+        "/v1/chat", json={"message": "and when does it expire?", "conversation_id": conv}
+    ).json()
+    assert second["conversation_id"] == conv
+    with chat_container.sessions() as s:
+        msg = s.get(Message, second["message_id"])
+        assert msg is not None and msg.query
+        assert msg.query != "and when does it expire?"  # rewritten into a standalone question
+    messages = chat_client.get(f"/v1/conversations/{conv}").json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+
+
+def test_citations_survive_deleting_the_document(
+    chat_client: TestClient, chat_container: Container
+) -> None:
+    doc_id = index_handbook(chat_client, chat_container)
+    body = None
+    for q in [
+        "How many days of paid leave do I get?",
+        "When are taxi receipts due?",
+        "What does the handbook say about holidays?",
+    ]:
+        body = chat_client.post("/v1/chat", json={"message": q}).json()
+        if body["citations"]:
+            break
+    assert body is not None and body["citations"], "the bundled model cited nothing"
+    chat_client.delete(f"/v1/documents/{doc_id}")
+    Worker(chat_container).run_until_idle()
+    stored = chat_client.get(f"/v1/conversations/{body['conversation_id']}").json()
+    cites = stored["messages"][1]["citations"]
+    assert len(cites) == len(body["citations"])
+    for old, kept in zip(body["citations"], cites, strict=True):
+        assert kept["chunk_id"] is None and old["chunk_id"] is not None
+        assert {k: kept[k] for k in ("filename", "quote", "heading", "support", "index")} == {
+            k: old[k] for k in ("filename", "quote", "heading", "support", "index")
+        }
+    with chat_container.sessions() as s:
+        rows = s.scalars(select(CitationRecord)).all()
+        assert rows and all(r.doc_start is not None and r.doc_end is not None for r in rows)
+
+
+def test_bad_chat_input(chat_client: TestClient) -> None:
+    assert chat_client.post("/v1/chat", json={"message": "   "}).status_code == 422
+    assert chat_client.post("/v1/chat", json={}).status_code == 422
+    r = chat_client.post("/v1/chat", json={"message": "hi", "conversation_id": 999})
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    r = chat_client.post("/v1/chat", json={"message": "hi", "collections": ["nope"]})
+    assert r.status_code == 404
+    assert chat_client.get("/v1/conversations/999").status_code == 404
