@@ -69,7 +69,7 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if dtype not in _DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; use auto, {', '.join(sorted(_DTYPES))}")
-    return getattr(torch, _DTYPES[dtype])  # type: ignore[no-any-return]
+    return getattr(torch, _DTYPES[dtype])
 
 
 def _make_stop_criteria(stop: threading.Event, cancel: threading.Event | None) -> Any:
@@ -116,10 +116,12 @@ class TransformersChatModel:
             kwargs["gguf_file"] = gguf_file
         self.device = resolve_device(device)
         self._tokenizer = AutoTokenizer.from_pretrained(str(folder), **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(
+        # Any: transformers' decorated `.to()` confuses mypy.
+        model: Any = AutoModelForCausalLM.from_pretrained(
             str(folder), dtype=resolve_dtype(dtype, self.device), **kwargs
         )
         self._model = model.to(self.device).eval()
+        self.dtype = str(self._model.dtype).removeprefix("torch.")
         configured = int(getattr(self._model.config, "max_position_embeddings", 0) or 2048)
         self.context_window = context_window or configured
         self.model_id = model_id or (BUNDLED_MODEL_ID if model_path is None else folder.name)
@@ -177,7 +179,7 @@ class TransformersChatModel:
     def _pad_token_id(self) -> int | None:
         """The tokenizer's pad id, else its EOS id (silences generate's warning)."""
         pad = self._tokenizer.pad_token_id
-        return int(pad) if pad is not None else self._tokenizer.eos_token_id  # type: ignore[no-any-return]
+        return int(pad) if pad is not None else self._tokenizer.eos_token_id
 
     def stream(
         self,

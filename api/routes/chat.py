@@ -105,6 +105,9 @@ async def sse_events(
     finally:
         if final is None:
             cancel.set()
+            with anyio.CancelScope(shield=True):
+                # Closing the suspended flow frees its model slot now, not at GC time.
+                await anyio.to_thread.run_sync(events.close)
             partial = Final(
                 answer="".join(parts), query=prepared.question, refused=False, finish_reason=reason
             )

@@ -8,6 +8,7 @@ flag and stored ids), on the response and on the last streamed chunk, so they ar
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -61,7 +62,7 @@ class OAIEmbeddingRequest(BaseModel):
 
     input: str | list[str]
     model: str = ""
-    encoding_format: Literal["float"] = "float"
+    encoding_format: Literal["float", "base64"] = "float"  # openai-python asks for base64
 
 
 def _collection(model: str) -> str:
@@ -165,6 +166,8 @@ def _raw(service: ChatService, body: OAIChatRequest) -> dict[str, Any] | Streami
             yield "data: [DONE]\n\n"
         finally:
             cancel.set()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(deltas.close)
 
     return StreamingResponse(chunks(), media_type="text/event-stream")
 
@@ -217,6 +220,8 @@ async def _chunks(
     finally:
         if final is None:
             cancel.set()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(events.close)
 
 
 async def _all(
@@ -251,7 +256,15 @@ def embeddings(body: OAIEmbeddingRequest, container: ContainerDep) -> dict[str, 
         "object": "list",
         "model": container.embedder.model_id,
         "data": [
-            {"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vecs)
+            {"object": "embedding", "index": i, "embedding": _encode(v, body)}
+            for i, v in enumerate(vecs)
         ],
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+def _encode(vector: Any, body: OAIEmbeddingRequest) -> list[float] | str:
+    """A list of floats, or base64 of little-endian float32 as OpenAI sends it."""
+    if body.encoding_format == "base64":
+        return base64.b64encode(vector.astype("<f4").tobytes()).decode()
+    return [float(x) for x in vector]

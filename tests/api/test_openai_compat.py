@@ -1,0 +1,172 @@
+"""OpenAI compatibility with real clients, the OpenAI-compatible backend, 429/503, disconnects."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.app import create_app
+from api.container import Container, build_container
+from api.worker import Worker
+from data.models import Message
+from llm.queue import BoundedChatModel
+from llm.types import ChatMessage
+from tests.api.test_chat import HANDBOOK
+from tests.conftest import LiveServer
+
+QUESTION = "How many days of paid leave does an employee get?"
+
+
+def index_handbook(url: str, container: Container) -> None:
+    r = httpx.post(f"{url}/v1/documents", files={"file": ("handbook.md", HANDBOOK)})
+    assert r.status_code == 202
+    Worker(container).run_until_idle()
+
+
+def test_openai_client_chat_models_embeddings(live_server: LiveServer, chat_container) -> None:  # type: ignore[no-untyped-def]
+    import openai
+
+    index_handbook(live_server.url, chat_container)
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key="not-needed")
+    resp = client.chat.completions.create(
+        model="grounded", messages=[{"role": "user", "content": QUESTION}]
+    )
+    assert resp.choices[0].message.content
+    extra = resp.model_extra or {}
+    assert extra["grounded"]["refused"] is False
+    assert isinstance(extra["citations"], list)
+    assert resp.usage is not None and resp.usage.prompt_tokens > 0
+
+    chunks = list(
+        client.chat.completions.create(
+            model="default", messages=[{"role": "user", "content": QUESTION}], stream=True
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip()
+    last = chunks[-1].model_extra or {}
+    assert "citations" in last and last["grounded"]["message_id"] > 0
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+    ids = [m.id for m in client.models.list().data]
+    assert ids == ["grounded", "default", "llm"]
+
+    emb = client.embeddings.create(model="any", input=["paid leave", "taxi receipts"])
+    vecs = np.array([d.embedding for d in emb.data])
+    assert vecs.shape == (2, 384) and np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-4)
+
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+
+
+def test_langchain_chat_openai(live_server: LiveServer, chat_container) -> None:  # type: ignore[no-untyped-def]
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_openai import ChatOpenAI
+
+    index_handbook(live_server.url, chat_container)
+    llm = ChatOpenAI(
+        base_url=f"{live_server.url}/v1",
+        api_key="not-needed",  # type: ignore[arg-type]
+        model="grounded",
+        max_retries=0,
+    )
+    chain = ChatPromptTemplate.from_messages([("user", "{q}")]) | llm | StrOutputParser()
+    assert chain.invoke({"q": QUESTION}).strip()
+    refused = llm.invoke("What is the capital of Peru?")
+    assert refused.content == "I could not find this in the documents."
+
+
+def test_openai_backend_against_a_second_grounded(
+    live_server: LiveServer,
+    settings,
+    embedder,
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """Backend (b): this instance's LLM is another Grounded's /v1/chat/completions ("llm")."""
+    from llm.openai_backend import OpenAICompatChatModel
+    from tests.conftest import make_settings
+
+    remote = OpenAICompatChatModel(f"{live_server.url}/v1", model="llm", timeout_s=120)
+    other = make_settings(tmp_path / "b", settings.db_url.replace("grounded.db", "b.db"))
+    from data.migrate import upgrade
+
+    upgrade(other.db_url)
+    container = build_container(other, embedder=embedder, chat_model=BoundedChatModel(remote))
+    with TestClient(create_app(container=container)) as client:
+        client.post("/v1/documents", files={"file": ("handbook.md", HANDBOOK)})
+        Worker(container).run_until_idle()
+        body = client.post("/v1/chat", json={"message": QUESTION}).json()
+        assert body["refused"] is False and body["answer"].strip()
+        with container.sessions() as s:
+            msg = s.get(Message, body["message_id"])
+            assert msg is not None and msg.completion_tokens and msg.completion_tokens > 0
+    container.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_llm_down_is_503(settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    from llm.openai_backend import OpenAICompatChatModel
+
+    down = OpenAICompatChatModel("http://127.0.0.1:9/v1", model="x", timeout_s=2)
+    container = build_container(settings, embedder=embedder, chat_model=BoundedChatModel(down))
+    with TestClient(create_app(container=container)) as client:
+        client.post("/v1/documents", files={"file": ("handbook.md", HANDBOOK)})
+        Worker(container).run_until_idle()
+        r = client.post("/v1/chat", json={"message": QUESTION})
+        assert r.status_code == 503 and r.json()["error"] == "llm_unavailable"
+        assert "127.0.0.1:9" in r.json()["message"]
+        r = client.post("/v1/chat", json={"message": QUESTION, "stream": True})
+        assert r.status_code == 503
+    container.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_full_queue_is_429_with_retry_after(settings, embedder, chat_model) -> None:  # type: ignore[no-untyped-def]
+    tight = BoundedChatModel(chat_model.inner, max_concurrent=1, max_waiting=0, retry_after_s=7)
+    container = build_container(settings, embedder=embedder, chat_model=tight)
+    with TestClient(create_app(container=container)) as client:
+        client.post("/v1/documents", files={"file": ("handbook.md", HANDBOOK)})
+        Worker(container).run_until_idle()
+        held = tight.stream([ChatMessage("user", "Count to ten.")], max_tokens=4)
+        next(held)  # one generation holds the only slot
+        r = client.post("/v1/chat", json={"message": QUESTION})
+        assert r.status_code == 429 and r.headers["retry-after"] == "7"
+        assert r.json()["error"] == "busy"
+        held.close()
+        assert client.post("/v1/chat", json={"message": QUESTION}).status_code == 200
+    container.close()
+
+
+def test_client_disconnect_stops_generation_and_keeps_consistency(
+    live_server: LiveServer,
+    chat_container: Container,
+    chat_model,  # type: ignore[no-untyped-def]
+) -> None:
+    index_handbook(live_server.url, chat_container)
+    payload = {"message": "Describe the handbook's holiday rules in great detail.", "stream": True}
+    with (
+        httpx.Client(timeout=120) as http,
+        http.stream("POST", f"{live_server.url}/v1/chat", json=payload) as r,
+    ):
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if line.startswith("event: delta"):
+                break  # the user closes the tab after the first words
+    deadline = time.monotonic() + 60
+    while True:
+        with chat_container.sessions() as s:
+            msgs = s.scalars(select(Message).order_by(Message.id)).all()
+        if len(msgs) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert [m.role for m in msgs] == ["user", "assistant"]
+    assert msgs[1].finish_reason == "cancelled" and not msgs[1].refused
+    while chat_model.running and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert chat_model.running == 0  # the slot was given back: generation stopped
