@@ -69,6 +69,13 @@ def chat(body: ChatIn, container: ContainerDep) -> ChatOut | StreamingResponse:
     return chat_out(final, stored.conversation_id, stored.message_id)
 
 
+def close_iterator(it: Iterator[object]) -> None:
+    """Close a generator-like iterator (runs its cleanup: frees the model slot)."""
+    close = getattr(it, "close", None)
+    if close is not None:
+        close()
+
+
 def sse(event: str, data: object) -> str:
     """One Server-Sent Event."""
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
@@ -107,7 +114,7 @@ async def sse_events(
             cancel.set()
             with anyio.CancelScope(shield=True):
                 # Closing the suspended flow frees its model slot now, not at GC time.
-                await anyio.to_thread.run_sync(events.close)
+                await anyio.to_thread.run_sync(close_iterator, events)
             partial = Final(
                 answer="".join(parts), query=prepared.question, refused=False, finish_reason=reason
             )

@@ -24,7 +24,7 @@ from starlette.concurrency import iterate_in_threadpool
 
 from api.chat_service import ChatService, Prepared
 from api.deps import ContainerDep, SessionDep
-from api.routes.chat import citation_out
+from api.routes.chat import citation_out, close_iterator
 from data.errors import InvalidInputError
 from data.models import Collection
 from llm.answer import Delta, Final
@@ -167,7 +167,7 @@ def _raw(service: ChatService, body: OAIChatRequest) -> dict[str, Any] | Streami
         finally:
             cancel.set()
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(deltas.close)
+                await anyio.to_thread.run_sync(close_iterator, deltas)
 
     return StreamingResponse(chunks(), media_type="text/event-stream")
 
@@ -221,7 +221,7 @@ async def _chunks(
         if final is None:
             cancel.set()
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(events.close)
+                await anyio.to_thread.run_sync(close_iterator, events)
 
 
 async def _all(
