@@ -175,13 +175,19 @@ def span_windows(text: str) -> Windows:
     return windows
 
 
+MIN_CLAIM_TOKENS = 3
+
+
 def best_support(claim: frozenset[str], windows: Windows) -> tuple[float, int, int]:
     """(score, start, end) of the window covering most of `claim`; (0.0, 0, 0) if none does."""
     best = (0.0, 0, 0)
     if not claim:
         return best
+    # A claim of one or two content words ("1 [1]") proves little even when found: its
+    # score is scaled down so it needs company to count as supported.
+    weight = min(1.0, len(claim) / MIN_CLAIM_TOKENS)
     for window, start, end in windows:
-        score = len(claim & window) / len(claim)
+        score = weight * len(claim & window) / len(claim)
         if score > best[0] or (score == best[0] > 0 and end - start < best[2] - best[1]):
             best = (score, start, end)
     return best

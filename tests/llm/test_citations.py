@@ -198,3 +198,10 @@ def test_verify_orders_citations_by_index() -> None:
 def test_verify_rejects_a_threshold_outside_unit_interval() -> None:
     with pytest.raises(ValueError, match="threshold"):
         verify("x", [], threshold=1.5)
+
+
+def test_a_one_word_claim_is_not_enough_support() -> None:
+    text = "RASs to NS5A inhibitors were identified in 2 strains out of 25 (8%) samples."
+    assert support("2 [1]", text)[0] == pytest.approx(1 / 3)
+    assert support("2 strains [1]", text)[0] == pytest.approx(2 / 3)
+    assert support("2 of 25 strains had RASs [1]", text)[0] == 1.0
