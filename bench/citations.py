@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import pickle
 import random
 import re
 import sys
@@ -196,6 +197,19 @@ def print_tables(cal_rows: dict, rep_rows: dict, stats: dict, n: int) -> None:
     )
 
 
+def answer_all(corpus: Path, sample: Sequence, qrels: dict) -> tuple[list[Answered], float, float]:
+    """Ingest into a throw-away home and answer the sample: (items, ingest s, answer s)."""
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        container = build_collection(corpus, Path(tmp) / "home", with_llm=True)
+        ingest_s = time.perf_counter() - start
+        try:
+            items = run_questions(ChatService(container), sample, qrels)
+        finally:
+            container.close()
+    return items, ingest_s, time.perf_counter() - start - ingest_s
+
+
 def main() -> None:
     """Ingest, answer, calibrate, report."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -204,19 +218,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "citations.json")
     ap.add_argument("-v", "--verbose", action="store_true", help="log every answer")
+    ap.add_argument(
+        "--cache", type=Path, help="pickle of the answers: reused if present, else written"
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     _, queries, qrels = load_beir(args.corpus)
     sample = random.Random(args.seed).sample(queries, min(args.n, len(queries)))
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        container = build_collection(args.corpus, Path(tmp) / "home", with_llm=True)
-        ingest_s = time.perf_counter() - start
-        try:
-            items = run_questions(ChatService(container), sample, qrels)
-        finally:
-            container.close()
-    answer_s = time.perf_counter() - start - ingest_s
+    if args.cache and args.cache.exists():
+        items, ingest_s, answer_s = pickle.loads(args.cache.read_bytes())
+    else:
+        items, ingest_s, answer_s = answer_all(args.corpus, sample, qrels)
+        if args.cache:
+            args.cache.write_bytes(pickle.dumps((items, ingest_s, answer_s)))
     cal, rep = split_half(items, [False] * len(items), args.seed)
     chosen = choose(cal)
     thresholds = {"chosen (max F1 on calibration)": chosen}

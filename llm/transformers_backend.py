@@ -88,7 +88,12 @@ def _make_stop_criteria(stop: threading.Event, cancel: threading.Event | None) -
 
 
 class TransformersChatModel:
-    """A chat model loaded once with transformers; GGUF files are dequantised on load."""
+    """A chat model loaded once with transformers; GGUF files are dequantised on load.
+
+    Not thread-safe for concurrent generations: wrap it in `llm.queue.BoundedChatModel`.
+    `max_tokens` is clamped to the room the prompt leaves in `context_window`; a prompt
+    that fills the window raises ValueError (prompt budgeting is the caller's job).
+    """
 
     def __init__(
         self,

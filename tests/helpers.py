@@ -49,3 +49,25 @@ class CountingEmbedder:
         if kind == "passage":
             self.passages += len(texts)
         return self.inner.embed_batch(texts, kind)
+
+
+class ScriptedChatModel:
+    """A chat model that always answers `reply` (for paths where the words don't matter)."""
+
+    model_id = "scripted"
+    context_window = 8192
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        self.calls = 0
+        self.last_stats = None
+
+    def count_tokens(self, messages) -> int:  # type: ignore[no-untyped-def]
+        """About four characters a token."""
+        return sum(len(m.content) for m in messages) // 4
+
+    def stream(self, messages, *, max_tokens, temperature=0.0, cancel=None):  # type: ignore[no-untyped-def]
+        """The reply, word by word."""
+        self.calls += 1
+        for word in self.reply.split(" "):
+            yield word + " "

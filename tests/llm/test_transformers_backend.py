@@ -93,8 +93,9 @@ def test_early_close_through_the_queue_frees_the_model(model: TransformersChatMo
     )
 
 
-def test_rejects_a_prompt_longer_than_the_context(model: TransformersChatModel) -> None:
-    small = TransformersChatModel.__new__(TransformersChatModel)
-    small.__dict__.update(model.__dict__, context_window=10)
+def test_rejects_a_prompt_longer_than_the_context(
+    model: TransformersChatModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(model, "context_window", 10)  # this instance only, undone after
     with pytest.raises(ValueError, match="context window is 10"):
-        list(small.stream(MSGS, max_tokens=4))
+        list(model.stream(MSGS, max_tokens=4))
