@@ -1,12 +1,13 @@
 """Time-to-first-token and tokens/s: TransformersChatModel.stream vs plain `generate`.
 
     .venv/bin/python bench/llm_latency.py [--corpus ../shared/eval/covidqa_200423_docs]
-        [--sizes 300 700 1400] [--max-tokens 64] [--reps 3] [--device auto] [--main-thread]
+        [--sizes 300 700 1400] [--max-tokens 64] [--reps 3] [--device auto] [--threads N]
 
 Same RAG-style prompts (real passages, trimmed to each size) for both paths, greedy
 decoding, one warm-up run of each path per prompt, then the median of `--reps` runs (the
 two paths alternate). The plain baseline's TTFT is a `max_new_tokens=1` generate. Prints a
-Markdown table and writes bench/results/llm_latency.json.
+Markdown table and writes bench/results/llm_latency.json. On a small shared CPU box pass
+`--threads 1`: oversubscribed OpenMP threads make timings swing by 10x.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import os
 import platform
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -127,31 +127,23 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--main-thread", action="store_true", help="measure on the main thread")
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: default)")
     args = ap.parse_args()
     import torch
 
+    if args.threads:
+        # On a small shared box, 2 OpenMP threads plus other load made plain generate
+        # 10x slower (threads spin at barriers); 1 thread gives stable, comparable numbers.
+        torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     model = TransformersChatModel(device=args.device)
     load_s = time.perf_counter() - t0
     context, question = load_text(args.corpus)
     results: list[dict[str, Any]] = []
 
-    def run_all() -> None:
-        for size in args.sizes:
-            msgs = build_prompt(model, context, question, size)
-            results.append(
-                {"target_tokens": size, **measure(model, msgs, args.max_tokens, args.reps)}
-            )
-
-    # Off the main thread, as in the server (stream() always generates in its own thread):
-    # on a busy 2-vCPU box, generate on the main thread burned 4-8x the CPU time.
-    if args.main_thread:
-        run_all()
-    else:
-        worker = threading.Thread(target=run_all)
-        worker.start()
-        worker.join()
+    for size in args.sizes:
+        msgs = build_prompt(model, context, question, size)
+        results.append({"target_tokens": size, **measure(model, msgs, args.max_tokens, args.reps)})
     header = (
         "| prompt tok | completion tok (stream / plain) | TTFT stream s | TTFT plain s "
         "| tok/s stream | tok/s plain | decode tok/s stream | decode tok/s plain "
@@ -165,7 +157,6 @@ def main() -> None:
         "load_s": round(load_s, 2),
         "max_tokens": args.max_tokens,
         "reps": args.reps,
-        "thread": "main" if args.main_thread else "worker",
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),

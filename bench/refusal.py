@@ -73,7 +73,7 @@ def best_f1(items: Sequence[Item]) -> float:
 
 
 def at_precision(items: Sequence[Item], target: float) -> float | None:
-    """The highest-recall threshold whose precision is at least `target`, if any."""
+    """The highest-recall (highest) threshold whose precision is at least `target`, if any."""
     ok = [
         (m["recall"], t)
         for t in candidates([s for _, s, _ in items])
@@ -158,7 +158,7 @@ def main() -> None:
         "DEFAULT_REFUSAL_THRESHOLD": (default, evaluate(rep, default)),
     }
     if strict is not None:
-        off_rows[f"precision >= {args.precision_target} on calibration"] = (
+        off_rows[f"highest with calibration precision >= {args.precision_target}"] = (
             strict,
             evaluate(rep, strict),
         )

@@ -17,8 +17,10 @@ from llm.prompts import build_messages, clean_rewrite, needs_rewrite, rewrite_pr
 from llm.types import ChatMessage, ChatModel, Citation, GenerationStats, Source
 
 REFUSAL = "I could not find this in the documents."
-# Cosine similarity of the best chunk below which we refuse; see bench/refusal.py.
-DEFAULT_REFUSAL_THRESHOLD = 0.30
+# Cosine similarity of the best chunk below which we refuse. Calibrated with
+# `bench/refusal.py` (max F1 of `refused` on one half of Cranfield questions vs off-corpus
+# COVID-QA questions asked of a Cranfield collection; 0.4638), reported on the other half.
+DEFAULT_REFUSAL_THRESHOLD = 0.46
 
 Retrieve = Callable[[str], list[Source]]
 
