@@ -149,7 +149,10 @@ def test_client_disconnect_stops_generation_and_keeps_consistency(
     chat_model,  # type: ignore[no-untyped-def]
 ) -> None:
     index_handbook(live_server.url, chat_container)
-    payload = {"message": "How many days of paid leave do I get? Explain the rules in detail.", "stream": True}
+    payload = {
+        "message": "How many days of paid leave do I get? Explain the rules in detail.",
+        "stream": True,
+    }
     with (
         httpx.Client(timeout=120) as http,
         http.stream("POST", f"{live_server.url}/v1/chat", json=payload) as r,
