@@ -43,5 +43,11 @@ def test_ingest_folder_then_search(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     assert "menu.md" in out.stdout and "Canteen" in out.stdout and "fish and chips" in out.stdout
 
+    out = grounded(home, "ask", "What does the canteen serve on Fridays?")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() and "(conversation 1)" in out.stderr
+    out = grounded(home, "ask", "What is the capital of Peru?")
+    assert "I could not find this in the documents." in out.stdout
+
     again = grounded(home, "ingest", str(docs / "menu.md"))
     assert again.returncode == 0 and "0 indexed, 0 failed" in again.stdout  # unchanged: no-op
