@@ -97,7 +97,7 @@ async def sse_events(
     final: Final | None = None
     reason = "cancelled"
     try:
-        async for event in _chain(first, events):
+        async for event in chain_events(first, events):
             if isinstance(event, Delta):
                 parts.append(event.text)
                 yield sse("delta", {"text": event.text})
@@ -122,9 +122,10 @@ async def sse_events(
                 await anyio.to_thread.run_sync(service.store, prepared, partial)
 
 
-async def _chain(
+async def chain_events(
     first: Delta | Final, rest: Iterator[Delta | Final]
 ) -> AsyncIterator[Delta | Final]:
+    """The event already pulled, then the rest, each `next()` run off the event loop."""
     yield first
     async for event in iterate_in_threadpool(rest):
         yield event

@@ -24,7 +24,7 @@ from starlette.concurrency import iterate_in_threadpool
 
 from api.chat_service import ChatService, Prepared
 from api.deps import ContainerDep, SessionDep
-from api.routes.chat import citation_out, close_iterator
+from api.routes.chat import chain_events, citation_out, close_iterator
 from data.errors import InvalidInputError
 from data.models import Collection
 from llm.answer import Delta, Final
@@ -198,8 +198,7 @@ async def _chunks(
     yield _chunk(cid, model, {"role": "assistant", "content": ""})
     final: Final | None = None
     try:
-        pending: list[Delta | Final] = [first]
-        async for event in _all(pending, events):
+        async for event in chain_events(first, events):
             if isinstance(event, Delta):
                 yield _chunk(cid, model, {"content": event.text})
             else:
@@ -222,15 +221,6 @@ async def _chunks(
             cancel.set()
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(close_iterator, events)
-
-
-async def _all(
-    head: list[Delta | Final], rest: Iterator[Delta | Final]
-) -> AsyncIterator[Delta | Final]:
-    for event in head:
-        yield event
-    async for event in iterate_in_threadpool(rest):
-        yield event
 
 
 @router.get("/models")
