@@ -11,11 +11,14 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from api.container import Container, build_container
 from api.settings import Settings
 from api.worker import Worker
+from data.db import make_engine, make_sessionmaker
 from data.migrate import upgrade
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
 
@@ -70,6 +73,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     yield _pg_url(name)
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on the test's fresh database."""
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    """Sessions on the test's fresh database."""
+    return make_sessionmaker(engine)
 
 
 @pytest.fixture(scope="session")

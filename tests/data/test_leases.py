@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from data.db import make_engine, make_sessionmaker
 from data.errors import LeaseLostError
 from data.jobs import (
     JobStatus,
@@ -25,18 +23,6 @@ from data.models import DEFAULT_COLLECTION, Collection, Document, Job, Lease
 from data.types import DocumentStatus
 
 TTL = 30.0
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return make_sessionmaker(engine)
 
 
 def lease(sessions: sessionmaker[Session]) -> Lease:

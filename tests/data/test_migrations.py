@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, select
 
-from data.db import make_engine
 from data.leases import WRITER
 from data.migrate import alembic_config
 from data.models import DEFAULT_COLLECTION, Base, Collection, Lease
 
 TABLES = {"collections", "documents", "chunks", "index_log", "jobs", "leases"}
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
-    yield eng
-    eng.dispose()
 
 
 def drift(engine: Engine) -> list[object]:
