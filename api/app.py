@@ -19,8 +19,10 @@ from api.routes import (
     conversations,
     documents,
     health,
+    jobs,
     openai_compat,
     search,
+    sources,
 )
 from api.settings import Settings
 
@@ -99,7 +101,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 
     app = FastAPI(title="Grounded", version="0.1.0", lifespan=lifespan)
     errors.install(app)
-    for module in (health, collections, documents, search, chat, conversations, openai_compat):
+    routers = (health, collections, sources, jobs, documents, search, chat, conversations)
+    for module in (*routers, openai_compat):
         app.include_router(module.router)
     max_bytes = int(settings.ingest.max_upload_mb * 1_000_000)
     app.add_middleware(BodyLimit, max_bytes=max_bytes)

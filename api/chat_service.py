@@ -90,7 +90,7 @@ class ChatService:
                 past = self._history(conversation_id)
             colls = [get_collection(s, n) for n in dict.fromkeys(collections or ["default"])]
             for coll in colls:
-                check_embedder(coll, self.c.embedder.model_id)
+                check_embedder(self.c.embedders, coll)
         return Prepared(
             question=question,
             conversation_id=conversation_id,
@@ -118,7 +118,7 @@ class ChatService:
             hits = search(
                 s,
                 self.c.indexes,
-                self.c.embedder,
+                self.c.embedders,
                 query,
                 [c for c in colls if c is not None],
                 prepared.top_k,

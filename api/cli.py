@@ -1,4 +1,4 @@
-"""The `grounded` command line: run, serve, worker, migrate, ingest, search."""
+"""The `grounded` command line: run, serve, worker, migrate, ingest, reindex, search, ask."""
 
 from __future__ import annotations
 
@@ -122,6 +122,26 @@ def ingest(
 
 
 @app.command()
+def reindex(
+    collection: str = "default",
+    source: Annotated[int | None, typer.Option(help="only this folder source")] = None,
+) -> None:
+    """Re-sync a collection's watched folders now, with a progress bar."""
+    from api.container import build_container
+    from api.reindex_cli import reindex_collection
+    from data.migrate import upgrade
+
+    settings = _setup()
+    upgrade(settings.db_url)
+    container = build_container(settings)
+    try:
+        ok = reindex_collection(container, collection, source)
+    finally:
+        container.close()
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
 def search(
     query: str,
     collection: Annotated[list[str] | None, typer.Option()] = None,
@@ -136,9 +156,9 @@ def search(
     with container.sessions() as s:
         colls = [get_collection(s, n) for n in (collection or ["default"])]
         for c in colls:
-            check_embedder(c, container.embedder.model_id)
+            check_embedder(container.embedders, c)
         start = time.perf_counter()
-        hits = run_search(s, container.indexes, container.embedder, query, colls, top_k)
+        hits = run_search(s, container.indexes, container.embedders, query, colls, top_k)
         took = (time.perf_counter() - start) * 1000
     for i, h in enumerate(hits, 1):
         pages = f" p.{h.page_start}" if h.page_start else ""

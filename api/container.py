@@ -13,6 +13,7 @@ from data.db import make_engine, make_sessionmaker
 from ingest.blobs import BlobStore
 from llm.types import ChatModel
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
+from retrieval.embedders import EmbedderRegistry
 from retrieval.index_store import IndexStore
 from retrieval.vector_index import gpu_available
 
@@ -26,7 +27,8 @@ class Container:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    embedder: Embedder
+    embedder: Embedder  # the configured default
+    embedders: EmbedderRegistry
     indexes: IndexStore
     blobs: BlobStore
     chat_model: ChatModel | None = None
@@ -47,6 +49,16 @@ def build_embedder(settings: Settings) -> Embedder:
         device=emb.device,
         batch_size=emb.batch_size,
     )
+
+
+def build_embedders(settings: Settings, default: Embedder) -> EmbedderRegistry:
+    """The default embedder plus model folders that collections were rebuilt with."""
+    emb = settings.embedding
+
+    def load(path: str) -> Embedder:
+        return SentenceTransformerEmbedder(path, device=emb.device, batch_size=emb.batch_size)
+
+    return EmbedderRegistry(default, load)
 
 
 def build_chat_model(settings: Settings) -> ChatModel:
@@ -92,11 +104,13 @@ def build_container(
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
     use_gpu = settings.faiss_gpu == "on" or (settings.faiss_gpu == "auto" and gpu_available())
+    embedder = embedder or build_embedder(settings)
     return Container(
         settings=settings,
         engine=engine,
         sessions=make_sessionmaker(engine),
-        embedder=embedder or build_embedder(settings),
+        embedder=embedder,
+        embedders=build_embedders(settings, embedder),
         indexes=IndexStore(settings.index_dir, use_gpu=use_gpu),
         blobs=BlobStore(settings.originals_dir),
         chat_model=chat_model or (build_chat_model(settings) if with_llm else None),

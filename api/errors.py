@@ -10,6 +10,7 @@ from llm.types import LLMBusyError, LLMUnavailableError
 
 STATUS: dict[type[e.DomainError], int] = {
     e.NotFoundError: 404,
+    e.ForbiddenError: 403,
     e.ConflictError: 409,
     e.EmbedderMismatchError: 409,
     e.InvalidInputError: 422,

@@ -50,7 +50,7 @@ def ingest_paths(
                     filename=clean_filename(name),
                     password=password,
                     replace=replace,
-                    embedder_id=container.embedder.model_id,
+                    embedders=container.embedders,
                 )
             except DomainError as exc:
                 ok = False

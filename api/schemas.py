@@ -38,7 +38,10 @@ class CollectionOut(BaseModel):
 
     name: str
     description: str
+    status: str = "ready"  # or "deleting"
+    generation: int = 1  # the index generation searches read; a rebuild makes the next
     embedder_model_id: str | None
+    embedder_path: str | None = None  # the local model folder; null = the configured model
     embedder_dim: int | None
     created_at: UtcDatetime
 
@@ -49,6 +52,7 @@ class DocumentOut(BaseModel):
     id: int
     collection: str
     filename: str
+    source_id: int | None = None  # set when the file comes from a watched folder
     status: str
     error_code: str | None = None
     error: str | None = None

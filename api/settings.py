@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import AliasChoices, BaseModel, Field
@@ -74,6 +75,8 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("GROUNDED_HOST", "HOST"))
     port: int = Field(8000, validation_alias=AliasChoices("GROUNDED_PORT", "PORT"))
     faiss_gpu: str = "auto"
+    # Folders that sources may watch (and everything under them), separated by ':'.
+    source_roots: str = ""
     embedding: EmbeddingSettings = EmbeddingSettings()
     ingest: IngestSettings = IngestSettings()
     worker: WorkerSettings = WorkerSettings()
@@ -85,6 +88,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'grounded.db').resolve()}"
+
+    @property
+    def source_root_paths(self) -> list[Path]:
+        """GROUNDED_SOURCE_ROOTS as paths; empty means folder sources are off."""
+        return [Path(p) for p in self.source_roots.split(os.pathsep) if p.strip()]
 
     @property
     def index_dir(self) -> Path:

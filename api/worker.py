@@ -8,6 +8,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +21,7 @@ from data.leases import WRITER, release, try_acquire
 from data.models import Collection, Document, Job
 from data.types import DocumentStatus, ErrorCode
 from ingest.processor import JobProcessor, ProcessorConfig
+from ingest.scheduler import tick
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +29,16 @@ log = logging.getLogger(__name__)
 class Worker:
     """Runs jobs while it holds the writer lease; a second worker waits on standby."""
 
-    def __init__(self, container: Container, holder: str | None = None) -> None:
+    def __init__(
+        self,
+        container: Container,
+        holder: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+        on_step: Callable[[str], None] | None = None,
+    ) -> None:
         self.c = container
+        # Injectable so tests fire the schedule with tick(now) instead of waiting for it.
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.settings = container.settings.worker
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         ing = container.settings.ingest
@@ -37,14 +48,15 @@ class Worker:
             chunk_tokens=ing.chunk_tokens,
             chunk_overlap_tokens=ing.chunk_overlap_tokens,
             lease_ttl_s=self.settings.lease_ttl_s,
+            max_file_mb=ing.max_upload_mb,
         )
         self.processor = JobProcessor(
             container.sessions,
             container.blobs,
-            container.embedder,
+            container.embedders,
             config,
             self.holder,
-            on_step=failpoints.hit,
+            on_step=on_step or failpoints.hit,
         )
         self._stop = threading.Event()
         self._leader = False
@@ -74,7 +86,7 @@ class Worker:
             colls = s.scalars(select(Collection).where(Collection.embedder_dim.is_not(None)))
             for coll in colls:
                 assert coll.embedder_dim is not None
-                self.c.indexes.current(s, coll.id, coll.embedder_dim)
+                self.c.indexes.current(s, coll.id, coll.generation, coll.embedder_dim)
         self.checkpoint()
 
     def checkpoint(self) -> None:
@@ -82,9 +94,18 @@ class Worker:
         with self.c.sessions() as s:
             for coll in s.scalars(select(Collection).where(Collection.embedder_dim.is_not(None))):
                 meta = {"collection_id": coll.id, "model_id": coll.embedder_model_id}
-                if self.c.indexes.checkpoint(coll.id, meta):
+                if self.c.indexes.checkpoint(coll.id, coll.generation, meta):
                     failpoints.hit("after_checkpoint")
         self._last_checkpoint = time.monotonic()
+
+    def tick(self, now: datetime | None = None) -> list[int]:
+        """Queue the reindex jobs of every folder due at `now` (default: the clock); leader only."""
+        if not self.acquire():
+            return []
+        with self.c.sessions() as s:
+            return tick(
+                s, now or self.clock(), holder=self.holder, ttl_s=self.settings.lease_ttl_s
+            )
 
     def run_once(self) -> bool:
         """Run one queued job if there is one; False when the queue is empty."""
@@ -111,8 +132,12 @@ class Worker:
         """Bring the in-memory index up to the job's commit (checkpointed later)."""
         with self.c.sessions() as s:
             coll = s.get(Collection, collection_id)
-            if coll is not None and coll.embedder_dim:
-                self.c.indexes.current(s, collection_id, coll.embedder_dim)
+            if coll is None:
+                self.c.indexes.drop(collection_id)  # the collection was deleted
+            elif coll.embedder_dim:
+                self.c.indexes.current(s, collection_id, coll.generation, coll.embedder_dim)
+                if self.c.indexes.drop(collection_id, keep=coll.generation):
+                    log.info("collection %d now serves generation %d", coll.id, coll.generation)
 
     def _give_up(self, s: Session, job_id: int, doc_id: int | None) -> None:
         """A job that keeps killing the worker is failed instead of retried forever."""
@@ -150,6 +175,7 @@ class Worker:
                     self._leader = False
                     self._stop.wait(self.settings.poll_interval_s)
                     continue
+                self.tick()
                 if not self.run_once():
                     self.checkpoint()
                     self._stop.wait(self.settings.poll_interval_s)

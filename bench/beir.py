@@ -93,7 +93,7 @@ def build_collection(
                 staged,
                 collection="default",
                 filename=f"{rid}.txt",
-                embedder_id=container.embedder.model_id,
+                embedders=container.embedders,
             )
     Worker(container).run_until_idle()
     return container

@@ -72,7 +72,7 @@ def main() -> None:
                     staged,
                     collection="default",
                     filename=path.name,
-                    embedder_id=container.embedder.model_id,
+                    embedders=container.embedders,
                 )
         Worker(container).run_until_idle()
         wall = time.perf_counter() - start

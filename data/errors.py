@@ -19,6 +19,12 @@ class NotFoundError(DomainError):
     code = "not_found"
 
 
+class ForbiddenError(DomainError):
+    """Not allowed by the server's configuration (e.g. a folder outside the source roots)."""
+
+    code = "forbidden"
+
+
 class ConflictError(DomainError):
     """The request clashes with the current state (e.g. same filename, other bytes)."""
 

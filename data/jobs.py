@@ -27,6 +27,9 @@ class JobType(StrEnum):
 
     INGEST = "ingest"
     DELETE = "delete"
+    REINDEX = "reindex"  # re-sync a collection's watched folders
+    REBUILD = "rebuild"  # re-chunk and re-embed a collection with another model
+    DELETE_COLLECTION = "delete_collection"
 
 
 def enqueue(
@@ -34,7 +37,8 @@ def enqueue(
     *,
     type: JobType,
     collection_id: int,
-    document_id: int | None,
+    document_id: int | None = None,
+    source_id: int | None = None,
     payload: dict[str, Any] | None = None,
 ) -> Job:
     """Add a job in the caller's transaction."""
@@ -43,7 +47,9 @@ def enqueue(
         status=JobStatus.QUEUED.value,
         collection_id=collection_id,
         document_id=document_id,
+        source_id=source_id,
         payload=payload or {},
+        progress={},
     )
     session.add(job)
     return job
@@ -61,6 +67,7 @@ def claim_next(session: Session, *, fence_holder: str, ttl_s: float) -> Job | No
     job.status = JobStatus.RUNNING.value
     job.attempts += 1
     job.started_at = utcnow()
+    job.worker = fence_holder
     session.commit()
     return job
 

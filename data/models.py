@@ -55,9 +55,15 @@ class Collection(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    # "ready", or "deleting" once a delete is queued (hidden and read-only from then on).
+    status: Mapped[str] = mapped_column(String(16), default="ready", server_default="ready")
     embedder_model_id: Mapped[str | None] = mapped_column(String(300))
+    # A local model folder; NULL means the server's configured default model.
+    embedder_path: Mapped[str | None] = mapped_column(Text)
     embedder_dim: Mapped[int | None] = mapped_column(Integer)
     embedder_max_tokens: Mapped[int | None] = mapped_column(Integer)
+    # Searches read this index generation; a rebuild fills the next one, then swaps.
+    generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -74,6 +80,10 @@ class Document(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id"), index=True)
     filename: Mapped[str] = mapped_column(String(1024))
+    # Set for files found in a watched folder: they change only through that folder.
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), index=True)
+    # The file's mtime when last seen; with `size` it lets a scan skip hashing unchanged files.
+    source_mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     # The content the current chunks were made from (differs while a replacement is queued).
     indexed_hash: Mapped[str | None] = mapped_column(String(64))
@@ -86,6 +96,8 @@ class Document(Base):
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     # The extracted text that chunk offsets point into; deferred so listings stay light.
     text: Mapped[str | None] = deferred(mapped_column(Text))
+    # Where pages and sections start in `text`, so a rebuild re-chunks without re-parsing.
+    layout: Mapped[dict[str, Any] | None] = deferred(mapped_column(JSON))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -106,6 +118,7 @@ class Chunk(Base):
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
     collection_id: Mapped[int] = mapped_column(Integer, index=True)
     ordinal: Mapped[int] = mapped_column(Integer)
+    generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     start_offset: Mapped[int] = mapped_column(Integer)
     end_offset: Mapped[int] = mapped_column(Integer)
     page_start: Mapped[int | None] = mapped_column(Integer)
@@ -123,18 +136,44 @@ class IndexLog(Base):
 
     __tablename__ = "index_log"
     __table_args__ = (
-        Index("ix_index_log_collection_seq", "collection_id", "seq"),
+        Index("ix_index_log_collection_generation_seq", "collection_id", "generation", "seq"),
         {"sqlite_autoincrement": True},
     )
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True)
     collection_id: Mapped[int] = mapped_column(Integer)
+    generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     chunk_id: Mapped[int] = mapped_column(BigInteger)
     op: Mapped[int] = mapped_column(SmallInteger)  # +1 add, -1 remove
 
 
+class Source(Base):
+    """A watched folder whose files a collection mirrors, re-synced on a cron schedule."""
+
+    __tablename__ = "sources"
+    __table_args__ = (UniqueConstraint("collection_id", "path"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id"), index=True)
+    path: Mapped[str] = mapped_column(String(1024))
+    # Document names are "<prefix>/<path relative to the folder>".
+    prefix: Mapped[str] = mapped_column(String(200))
+    schedule: Mapped[str | None] = mapped_column(String(100))  # cron; NULL = on demand only
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    include: Mapped[list[str]] = mapped_column(JSON, default=list)
+    exclude: Mapped[list[str]] = mapped_column(JSON, default=list)
+    paused: Mapped[bool] = mapped_column(default=False)
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_job_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
 class Job(Base):
-    """A durable unit of work for the single writer (ingest, delete)."""
+    """A durable unit of work for the single writer (ingest, delete, reindex, rebuild)."""
 
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_status_id", "status", "id"), {"sqlite_autoincrement": True})
@@ -144,7 +183,12 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(16))
     collection_id: Mapped[int] = mapped_column(Integer)
     document_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    source_id: Mapped[int | None] = mapped_column(Integer, index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Counters a client polls (files seen/added/changed..., chunks embedded) and file errors.
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The writer that ran it last; jobs are held under that worker's heartbeated lease.
+    worker: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -32,3 +32,20 @@ class Embedder(Protocol):
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         """Vectors (n × dim, float32, unit length) for `texts`."""
         ...
+
+
+class Embedders(Protocol):
+    """The embedders a process can use: the configured default and local model folders."""
+
+    @property
+    def default(self) -> Embedder:
+        """The configured model, used by collections that record no model folder."""
+        ...
+
+    def load(self, path: str | None) -> Embedder:
+        """The model in folder `path` (loaded once), or the default for None."""
+        ...
+
+    def for_collection(self, model_id: str | None, path: str | None) -> Embedder:
+        """The model a collection's vectors were made with, or EmbedderMismatchError."""
+        ...

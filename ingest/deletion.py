@@ -5,10 +5,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from data.errors import NotFoundError
-from data.jobs import JobType, enqueue
-from data.models import Document
+from data.errors import ConflictError, NotFoundError
+from data.jobs import JobType, enqueue, finish
+from data.models import Document, Job
 from data.types import DocumentStatus
+from ingest.chunkstore import remove_chunks
+from ingest.uploads import release_blob
+from ingest.writer import Writer
 
 
 def request_delete(session: Session, document_id: int) -> Document:
@@ -16,8 +19,33 @@ def request_delete(session: Session, document_id: int) -> Document:
     doc = session.scalar(select(Document).where(Document.id == document_id).with_for_update())
     if doc is None:
         raise NotFoundError(f"document {document_id} not found")
+    if doc.source_id is not None:
+        raise ConflictError(
+            f"{doc.filename!r} comes from a watched folder: remove the file there, "
+            "or exclude it in the source's settings"
+        )
     if doc.status != DocumentStatus.DELETING.value:
         doc.status = DocumentStatus.DELETING.value
         enqueue(session, type=JobType.DELETE, collection_id=doc.collection_id, document_id=doc.id)
     session.commit()
     return doc
+
+
+def delete_now(w: Writer, doc_id: int, job_id: int | None = None) -> int:
+    """Remove a document, its chunks and vectors in one commit, then its unshared original."""
+    with w.fenced() as s:
+        doc = s.get(Document, doc_id, with_for_update=True)
+        hashes: set[str | None] = set()
+        removed = 0
+        if doc is not None:
+            hashes = {doc.content_hash, doc.indexed_hash}
+            removed = remove_chunks(s, doc)
+            s.delete(doc)
+        job = s.get(Job, job_id) if job_id is not None else None
+        if job is not None:
+            finish(job)
+        s.commit()
+        w.on_step("after_sql_commit")
+        for h in hashes:
+            release_blob(s, w.blobs, h)
+    return removed

@@ -17,11 +17,13 @@ from data.errors import (
 )
 from data.jobs import JobType, enqueue
 from data.models import Collection, Document
+from data.protocols import Embedder, Embedders
 from data.types import DocumentStatus
 from ingest import detect
 from ingest.blobs import BlobStore, StagedFile
 
 log = logging.getLogger(__name__)
+COLLECTION_DELETING = "deleting"
 
 
 @dataclass(frozen=True)
@@ -43,20 +45,21 @@ def clean_filename(raw: str | None) -> str:
 
 
 def get_collection(session: Session, name: str) -> Collection:
-    """A collection by name, or a 404."""
+    """A usable collection by name: 404 if unknown, 409 while it is being deleted."""
     coll = session.scalar(select(Collection).where(Collection.name == name))
     if coll is None:
         raise NotFoundError(f"collection {name!r} not found")
+    if coll.status == COLLECTION_DELETING:
+        raise ConflictError(f"collection {name!r} is being deleted")
     return coll
 
 
-def check_embedder(coll: Collection, model_id: str) -> None:
-    """Refuse to mix vectors of two models in one collection."""
-    if coll.embedder_model_id and coll.embedder_model_id != model_id:
-        raise EmbedderMismatchError(
-            f"collection {coll.name!r} was indexed with {coll.embedder_model_id!r} but this "
-            f"server embeds with {model_id!r}; configure that model or rebuild the collection"
-        )
+def check_embedder(embedders: Embedders, coll: Collection) -> Embedder:
+    """The embedder of the collection's vectors; refuses to mix two models in one index."""
+    try:
+        return embedders.for_collection(coll.embedder_model_id, coll.embedder_path)
+    except EmbedderMismatchError as exc:
+        raise EmbedderMismatchError(f"collection {coll.name!r}: {exc.message}") from exc
 
 
 def sniff(staged: StagedFile, filename: str) -> str:
@@ -79,12 +82,12 @@ def accept_upload(
     password: str | None = None,
     replace: bool = False,
     document_id: int | None = None,
-    embedder_id: str,
+    embedders: Embedders,
 ) -> UploadOutcome:
     """Register a staged upload: same name+bytes is a no-op, new bytes need `replace`."""
     try:
         coll = get_collection(session, collection)
-        check_embedder(coll, embedder_id)
+        check_embedder(embedders, coll)
         fmt = sniff(staged, filename)
         doc = _existing(session, coll, filename, document_id)
         if doc is not None and doc.content_hash == staged.sha256 and not _failed(doc):
@@ -98,6 +101,10 @@ def accept_upload(
             )
         if doc is not None and doc.status == DocumentStatus.DELETING.value:
             raise ConflictError(f"{filename!r} is being deleted; try again shortly")
+        if doc is not None and doc.source_id is not None:
+            raise ConflictError(
+                f"{filename!r} comes from a watched folder; change the file there instead"
+            )
     except BaseException:
         blobs.discard(staged)
         raise

@@ -19,9 +19,14 @@ log = logging.getLogger(__name__)
 _BATCH = 500
 
 
-def log_head(session: Session, collection_id: int) -> int:
-    """The newest index-log seq of a collection (0 when it has none)."""
-    q = select(func.max(IndexLog.seq)).where(IndexLog.collection_id == collection_id)
+Key = tuple[int, int]  # (collection id, index generation)
+
+
+def log_head(session: Session, collection_id: int, generation: int = 1) -> int:
+    """The newest index-log seq of a collection's generation (0 when it has none)."""
+    q = select(func.max(IndexLog.seq)).where(
+        IndexLog.collection_id == collection_id, IndexLog.generation == generation
+    )
     return int(session.scalar(q) or 0)
 
 
@@ -52,33 +57,40 @@ class IndexStore:
         self.directory = directory
         self.use_gpu = use_gpu
         self._lock = threading.Lock()
-        self._current: dict[int, VectorIndex] = {}
-        self._stale_files: set[int] = set()
+        self._current: dict[Key, VectorIndex] = {}
+        self._stale_files: set[Key] = set()
 
-    def path(self, collection_id: int) -> Path:
-        """The file holding a collection's checkpoint."""
-        return self.directory / f"collection-{collection_id}.faiss"
+    def path(self, collection_id: int, generation: int = 1) -> Path:
+        """The file holding the checkpoint of a collection's index generation."""
+        return self.directory / f"collection-{collection_id}-g{generation}.faiss"
 
-    def current(self, session: Session, collection_id: int, dim: int) -> VectorIndex:
-        """The index reflecting every committed change of the collection."""
-        head = log_head(session, collection_id)
-        idx = self._current.get(collection_id)
+    def current(
+        self, session: Session, collection_id: int, generation: int, dim: int
+    ) -> VectorIndex:
+        """The index reflecting every committed change of the collection's generation."""
+        key = (collection_id, generation)
+        head = log_head(session, collection_id, generation)
+        idx = self._current.get(key)
         if idx is not None and idx.seq == head:
             return idx
         with self._lock:
-            idx = self._current.get(collection_id)
+            idx = self._current.get(key)
             if idx is None or idx.seq != head:
                 if idx is not None and idx.seq > head:
-                    log.warning("index of collection %d is ahead of SQL; rebuilding", collection_id)
+                    log.warning("index %s is ahead of SQL; rebuilding", key)
                     idx = None  # the database was restored or replaced under us
-                idx = self._catch_up(session, collection_id, dim, idx, head)
-                self._current[collection_id] = idx
+                idx = self._catch_up(session, key, dim, idx, head)
+                self._current[key] = idx
+                # A reader asking for a newer generation will not need the older ones again.
+                older = [k for k in self._current if k[0] == collection_id and k[1] < generation]
+                for old in older:
+                    del self._current[old]
             return idx
 
     def _catch_up(
-        self, session: Session, cid: int, dim: int, idx: VectorIndex | None, head: int
+        self, session: Session, key: Key, dim: int, idx: VectorIndex | None, head: int
     ) -> VectorIndex:
-        path = self.path(cid)
+        path = self.path(*key)
         stamp = read_stamp(path)
         base: VectorIndex | None = None
         if stamp > head:
@@ -90,9 +102,9 @@ class IndexStore:
         elif idx is not None:
             base = idx.copy()
         if base is None:
-            base = self._rebuild(session, cid, dim)
-            self._stale_files.add(cid)  # the file on disk is wrong or missing: rewrite it
-        self._replay(session, base, cid, head)
+            base = self._rebuild(session, key, dim)
+            self._stale_files.add(key)  # the file on disk is wrong or missing: rewrite it
+        self._replay(session, base, key, head)
         if self.use_gpu:
             base.to_gpu()
         return base
@@ -109,10 +121,14 @@ class IndexStore:
             return None
         return base
 
-    def _rebuild(self, session: Session, cid: int, dim: int) -> VectorIndex:
+    def _rebuild(self, session: Session, key: Key, dim: int) -> VectorIndex:
         """A fresh index of every current chunk; later log entries replay idempotently."""
         idx = VectorIndex.empty(dim)
-        q = select(Chunk.id, Chunk.vector).where(Chunk.collection_id == cid).order_by(Chunk.id)
+        q = (
+            select(Chunk.id, Chunk.vector)
+            .where(Chunk.collection_id == key[0], Chunk.generation == key[1])
+            .order_by(Chunk.id)
+        )
         ids: list[int] = []
         blobs: list[bytes] = []
         for chunk_id, vec in session.execute(q.execution_options(yield_per=5000)):
@@ -126,11 +142,16 @@ class IndexStore:
         idx.seq = 0
         return idx
 
-    def _replay(self, session: Session, idx: VectorIndex, cid: int, head: int) -> None:
+    def _replay(self, session: Session, idx: VectorIndex, key: Key, head: int) -> None:
         """Apply log entries in (idx.seq, head]; the last op per chunk wins."""
         q = (
             select(IndexLog.chunk_id, IndexLog.op)
-            .where(IndexLog.collection_id == cid, IndexLog.seq > idx.seq, IndexLog.seq <= head)
+            .where(
+                IndexLog.collection_id == key[0],
+                IndexLog.generation == key[1],
+                IndexLog.seq > idx.seq,
+                IndexLog.seq <= head,
+            )
             .order_by(IndexLog.seq)
         )
         last: dict[int, int] = {}
@@ -143,20 +164,28 @@ class IndexStore:
         gone = np.setdiff1d(np.asarray(adds, dtype=np.int64), found)
         idx.apply(found, _stack(blobs, idx.dim), np.concatenate([removed, gone]), head)
 
-    def checkpoint(self, collection_id: int, meta: dict[str, Any]) -> bool:
+    def checkpoint(self, collection_id: int, generation: int, meta: dict[str, Any]) -> bool:
         """Persist the in-memory index (writer only); False if there is nothing newer."""
-        idx = self._current.get(collection_id)
+        key = (collection_id, generation)
+        idx = self._current.get(key)
         if idx is None:
             return False
-        stale = collection_id in self._stale_files
-        if not stale and read_stamp(self.path(collection_id)) >= idx.seq:
+        path = self.path(*key)
+        if key not in self._stale_files and read_stamp(path) >= idx.seq:
             return False
-        idx.save(self.path(collection_id), meta)
-        self._stale_files.discard(collection_id)
+        idx.save(path, meta)
+        self._stale_files.discard(key)
         return True
 
-    def drop(self, collection_id: int) -> None:
-        """Forget a collection's index and remove its file."""
+    def drop(self, collection_id: int, keep: int | None = None) -> bool:
+        """Forget a collection's indexes (all generations but `keep`) and remove their files."""
+        dropped = False
         with self._lock:
-            self._current.pop(collection_id, None)
-        self.path(collection_id).unlink(missing_ok=True)
+            for key in [k for k in self._current if k[0] == collection_id and k[1] != keep]:
+                del self._current[key]
+                dropped = True
+        for path in self.directory.glob(f"collection-{collection_id}-g*.faiss"):
+            if path != self.path(collection_id, keep or 0):
+                path.unlink(missing_ok=True)
+                dropped = True
+        return dropped

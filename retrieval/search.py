@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from data.models import Chunk, Collection, Document
+from data.protocols import Embedders
 from data.types import DocumentStatus
-from retrieval.embedder import Embedder
 from retrieval.index_store import IndexStore
 
 
@@ -33,7 +34,7 @@ class Hit:
 def search(
     session: Session,
     indexes: IndexStore,
-    embedder: Embedder,
+    embedders: Embedders,
     query: str,
     collections: Sequence[Collection],
     top_k: int,
@@ -42,13 +43,16 @@ def search(
     searchable = [c for c in collections if c.embedder_model_id is not None]
     if not searchable:
         return []
-    qvec = embedder.embed_batch([query], "query")
     # Over-fetch: some ids may belong to rows deleted since the index was read.
     fetch = top_k * 2 + 10
     scored: dict[int, float] = {}
+    qvecs: dict[str, np.ndarray] = {}  # collections rebuilt with another model need their own
     for coll in searchable:
-        idx = indexes.current(session, coll.id, embedder.dim)
-        scores, ids = idx.search(qvec, fetch)
+        emb = embedders.for_collection(coll.embedder_model_id, coll.embedder_path)
+        if emb.model_id not in qvecs:
+            qvecs[emb.model_id] = emb.embed_batch([query], "query")
+        idx = indexes.current(session, coll.id, coll.generation, emb.dim)
+        scores, ids = idx.search(qvecs[emb.model_id], fetch)
         for score, cid in zip(scores[0].tolist(), ids[0].tolist(), strict=True):
             if cid >= 0:
                 scored[int(cid)] = float(score)

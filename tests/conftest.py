@@ -109,8 +109,9 @@ def make_settings(home: Path, db_url: str, **overrides: object) -> Settings:
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
-    """Test settings on the parametrized database."""
-    return make_settings(tmp_path / "home", db_url)
+    """Test settings on the parametrized database; folders under tmp/sources may be watched."""
+    (tmp_path / "sources").mkdir()
+    return make_settings(tmp_path / "home", db_url, source_roots=str(tmp_path / "sources"))
 
 
 @pytest.fixture

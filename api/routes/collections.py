@@ -9,10 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import SessionDep
+from api.job_schemas import JobOut, RebuildIn
+from api.routes.jobs import job_out
 from api.schemas import CollectionIn, CollectionOut, Page
 from data.errors import ConflictError
 from data.models import Collection
 from data.pagination import DEFAULT_LIMIT, paginate
+from ingest.collections import request_collection_delete
+from ingest.rebuild import request_rebuild
+from ingest.uploads import get_collection
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 
@@ -22,7 +27,10 @@ def to_out(c: Collection) -> CollectionOut:
     return CollectionOut(
         name=c.name,
         description=c.description,
+        status=c.status,
+        generation=c.generation,
         embedder_model_id=c.embedder_model_id,
+        embedder_path=c.embedder_path,
         embedder_dim=c.embedder_dim,
         created_at=c.created_at,
     )
@@ -39,6 +47,26 @@ def create_collection(body: CollectionIn, session: SessionDep) -> CollectionOut:
         session.rollback()
         raise ConflictError(f"collection {body.name!r} already exists") from exc
     return to_out(coll)
+
+
+@router.get("/{name}")
+def get_collection_state(name: str, session: SessionDep) -> CollectionOut:
+    """One collection."""
+    return to_out(get_collection(session, name))
+
+
+@router.delete("/{name}", status_code=202)
+def delete_collection(name: str, session: SessionDep) -> JobOut:
+    """Hide the collection now; documents, vectors, folders and originals go in the background."""
+    _coll, job = request_collection_delete(session, name)
+    return job_out(session, job)
+
+
+@router.post("/{name}/rebuild", status_code=202)
+def rebuild(name: str, body: RebuildIn, session: SessionDep) -> JobOut:
+    """Re-chunk and re-embed with another model; searches use the old index until the swap."""
+    job = request_rebuild(session, get_collection(session, name), body.embedding_model)
+    return job_out(session, job)
 
 
 @router.get("")

@@ -28,6 +28,7 @@ def to_out(doc: Document, collection: str) -> DocumentOut:
         id=doc.id,
         collection=collection,
         filename=doc.filename,
+        source_id=doc.source_id,
         status=doc.status,
         error_code=doc.error_code,
         error=doc.error,
@@ -56,7 +57,7 @@ def _upload(
         session,
         container.blobs,
         staged,
-        embedder_id=container.embedder.model_id,
+        embedders=container.embedders,
         **kwargs,  # type: ignore[arg-type]
     )
     coll = session.get(Collection, outcome.document.collection_id)

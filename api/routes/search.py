@@ -17,6 +17,6 @@ def search_chunks(body: SearchIn, session: SessionDep, container: ContainerDep) 
     """The `top_k` chunks closest to the query; `score` is cosine similarity."""
     colls = [get_collection(session, name) for name in dict.fromkeys(body.collections)]
     for coll in colls:
-        check_embedder(coll, container.embedder.model_id)
-    hits = search(session, container.indexes, container.embedder, body.query, colls, body.top_k)
+        check_embedder(container.embedders, coll)
+    hits = search(session, container.indexes, container.embedders, body.query, colls, body.top_k)
     return SearchOut(hits=[HitOut(**h.__dict__) for h in hits])

@@ -75,10 +75,10 @@ def test_kill_9_then_restart_agrees(
     with container.sessions() as s:
         coll = s.scalar(select(Collection).where(Collection.name == "default"))
         assert coll is not None
-        path = container.indexes.path(coll.id)
+        path = container.indexes.path(coll.id, coll.generation)
         if failpoint == "after_sql_commit":
             # The crash window this test exists for: SQL has rows the file lacks.
-            assert read_stamp(path) < log_head(s, coll.id)
+            assert read_stamp(path) < log_head(s, coll.id, coll.generation)
 
     worker = start_worker(settings, None)
     try:
@@ -86,7 +86,7 @@ def test_kill_9_then_restart_agrees(
         def settled() -> bool:
             with container.sessions() as s:
                 statuses = set(s.scalars(select(Document.status)))
-                return statuses == {"indexed"} and read_stamp(path) == log_head(s, coll.id)
+                return statuses == {"indexed"} and read_stamp(path) == log_head(s, coll.id, coll.generation)
 
         wait_until(settled)
     finally:

@@ -194,7 +194,7 @@ def test_delete_hides_at_once_then_removes_everything(
         left = s.scalars(select(Chunk.document_id)).all()
         assert set(left) == {other["id"]}
         coll_id = s.scalar(select(Document.collection_id))
-        idx = container.indexes.current(s, coll_id, container.embedder.dim)
+        idx = container.indexes.current(s, coll_id, 1, container.embedder.dim)
         assert idx.ntotal == len(left)
     assert client.get(f"/v1/documents/{other['id']}").json()["status"] == "indexed"
 

@@ -108,15 +108,18 @@ def test_pdf_pages_labels_and_password(client: TestClient, run_jobs: Worker) -> 
 
 
 @sqlite_only
-def test_parser_that_hangs_ends_timeout(client: TestClient, container: Container) -> None:
-    _, doc = _post(client, "slow.txt", b"anything\n")
+def test_parser_that_hangs_ends_timeout(
+    client: TestClient, container: Container, tmp_path: Path
+) -> None:
+    # The test parser writes its pid to the file the document names.
+    _, doc = _post(client, "slow.txt", str(tmp_path / "pid").encode() + b"\n")
     config = ProcessorConfig(
         parse_timeout_s=1.0, parsers={"text": "tests.ingest.sandbox_parsers:hang"}
     )
     proc = JobProcessor(
         container.sessions,
         container.blobs,
-        container.embedder,
+        container.embedders,
         config,
         holder="t",
     )

@@ -1,0 +1,101 @@
+"""/v1/collections/{name}/sources and /v1/sources/{id}: watched folders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+from sqlalchemy import func, select
+
+from api.deps import ContainerDep, SessionDep
+from api.job_schemas import JobOut, SourceIn, SourceOut, SourcePatch
+from api.routes.jobs import job_out
+from api.schemas import Page
+from data.errors import NotFoundError
+from data.models import Collection, Document, Source
+from ingest.sources import SourceSpec, create_source, remove_source, update_source
+from ingest.uploads import get_collection
+
+router = APIRouter(prefix="/v1", tags=["sources"])
+
+
+def source_out(s: SessionDep, src: Source) -> SourceOut:
+    """Wire form of a source, with how many documents it holds."""
+    coll = s.get(Collection, src.collection_id)
+    docs = s.scalar(select(func.count()).select_from(Document).where(Document.source_id == src.id))
+    return SourceOut(
+        id=src.id,
+        collection=coll.name if coll else "",
+        path=src.path,
+        prefix=src.prefix,
+        schedule=src.schedule,
+        timezone=src.timezone,
+        include=list(src.include),
+        exclude=list(src.exclude),
+        paused=src.paused,
+        next_run_at=src.next_run_at,
+        last_run_at=src.last_run_at,
+        last_job_id=src.last_job_id,
+        documents=int(docs or 0),
+    )
+
+
+@router.post("/collections/{name}/sources", status_code=201)
+def add_source(
+    name: str, body: SourceIn, session: SessionDep, container: ContainerDep
+) -> dict[str, SourceOut | JobOut]:
+    """Watch a folder; its first sync is queued at once and returned as `job`."""
+    coll = get_collection(session, name)
+    spec = SourceSpec(**body.model_dump())
+    src, job = create_source(
+        session, coll, spec, container.settings.source_root_paths, datetime.now(UTC)
+    )
+    return {"source": source_out(session, src), "job": job_out(session, job)}
+
+
+@router.get("/collections/{name}/sources")
+def list_sources(name: str, session: SessionDep) -> Page[SourceOut]:
+    """The folders a collection watches."""
+    coll = get_collection(session, name)
+    rows = session.scalars(
+        select(Source).where(Source.collection_id == coll.id).order_by(Source.id)
+    )
+    return Page[SourceOut](items=[source_out(session, r) for r in rows])
+
+
+def _get(session: SessionDep, source_id: int) -> Source:
+    src = session.get(Source, source_id)
+    if src is None:
+        raise NotFoundError(f"source {source_id} not found")
+    return src
+
+
+@router.get("/sources/{source_id}")
+def get_source(source_id: int, session: SessionDep) -> SourceOut:
+    """One source."""
+    return source_out(session, _get(session, source_id))
+
+
+@router.patch("/sources/{source_id}")
+def change_source(source_id: int, body: SourcePatch, session: SessionDep) -> SourceOut:
+    """Change the schedule, time zone, globs, or pause/resume; omitted fields stay."""
+    src = _get(session, source_id)
+    sent = body.model_fields_set
+    spec = SourceSpec(
+        schedule=body.schedule,
+        timezone=body.timezone,
+        include=body.include,
+        exclude=body.exclude,
+        paused=body.paused,
+        clear_schedule="schedule" in sent and body.schedule is None,
+    )
+    return source_out(session, update_source(session, src, spec, datetime.now(UTC)))
+
+
+@router.delete("/sources/{source_id}", status_code=202)
+def delete_source(
+    source_id: int, session: SessionDep, keep_documents: bool = False
+) -> dict[str, int]:
+    """Stop watching; its documents are deleted in the background unless `keep_documents`."""
+    n = remove_source(session, _get(session, source_id), keep_documents=keep_documents)
+    return {"documents": n}

@@ -1,0 +1,219 @@
+"""One document through the pipeline: parse (sandboxed) → chunk → embed → one SQL commit."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from data.errors import EmbedderMismatchError
+from data.jobs import finish
+from data.models import Chunk, Collection, Document, Job, utcnow
+from data.protocols import Embedder
+from data.types import ChunkSpan, DocumentStatus, ErrorCode, ParsedDocument
+from ingest.chunking import TokenChunker
+from ingest.chunkstore import layout_of, swap_chunks, text_hash
+from ingest.errors import NoTextError, ParseError
+from ingest.parsers import PARSERS
+from ingest.sandbox import parse_in_subprocess
+from ingest.uploads import release_blob
+from ingest.writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How indexing one document ended."""
+
+    status: str  # indexed, failed, superseded
+    embedded: int = 0
+    reused: int = 0
+    code: str = ""
+    message: str = ""
+
+
+class DocumentIndexer:
+    """Indexes one document version; every SQL write is fenced by the writer lease."""
+
+    def __init__(self, writer: Writer) -> None:
+        self.w = writer
+        self._chunkers: dict[str, TokenChunker] = {}
+
+    def chunker(self, embedder: Embedder) -> TokenChunker:
+        """A chunker sized for `embedder` (one per model)."""
+        if embedder.model_id not in self._chunkers:
+            cfg = self.w.config
+            tokens = min(cfg.chunk_tokens or embedder.max_tokens, embedder.max_tokens)
+            self._chunkers[embedder.model_id] = TokenChunker(
+                embedder.tokenizer,
+                max_tokens=tokens,
+                overlap_tokens=min(cfg.chunk_overlap_tokens, tokens // 4),
+            )
+        return self._chunkers[embedder.model_id]
+
+    def index(
+        self,
+        doc_id: int,
+        payload: dict[str, object],
+        *,
+        job_id: int | None = None,
+        mtime_ns: int | None = None,
+    ) -> Outcome:
+        """Index the version `payload` names; `job_id` is finished in the same commit."""
+        with self.w.fenced() as s:
+            doc = s.get(Document, doc_id)
+            coll = s.get(Collection, doc.collection_id) if doc is not None else None
+            if doc is None or coll is None or _superseded(doc, coll, payload):
+                _finish_in(s, job_id)
+                s.commit()
+                return Outcome("superseded")
+            try:
+                embedder = self.w.embedders.for_collection(
+                    coll.embedder_model_id, coll.embedder_path
+                )
+            except EmbedderMismatchError as exc:
+                s.rollback()
+                self._fail(doc_id, job_id, ErrorCode.EMBEDDER_MISMATCH, exc.message, mtime_ns)
+                return Outcome("failed", code=ErrorCode.EMBEDDER_MISMATCH.value)
+            doc.status = DocumentStatus.PROCESSING.value
+            s.commit()
+        try:
+            parsed = self.parse(str(payload["format"]), payload)
+            self.w.on_step("after_parse")
+            spans = self.chunker(embedder).split(parsed)
+            if not spans:
+                raise NoTextError("the document contains no text")
+            vectors, embedded = self.vectors(embedder, spans)
+            self.w.on_step("after_embed")
+        except ParseError as exc:
+            self._fail(doc_id, job_id, exc.code, exc.message, mtime_ns)
+            return Outcome("failed", code=exc.code.value, message=exc.message)
+        return self._commit(doc_id, job_id, payload, parsed, spans, vectors, embedded, mtime_ns)
+
+    def parse(self, fmt: str, payload: dict[str, object]) -> ParsedDocument:
+        """Parse a stored original in the sandbox."""
+        path = self.w.blobs.path_for(str(payload["content_hash"]))
+        password = payload.get("password")
+        parsers = self.w.config.parsers or PARSERS
+        return parse_in_subprocess(
+            parsers[fmt],
+            str(path),
+            password=str(password) if password else None,
+            timeout_s=self.w.config.parse_timeout_s,
+            memory_limit_mb=self.w.config.parse_memory_mb,
+        )
+
+    def vectors(self, embedder: Embedder, spans: list[ChunkSpan]) -> tuple[np.ndarray, int]:
+        """Vectors for `spans`, reusing stored vectors of identical text from this model."""
+        hashes = [text_hash(sp.text) for sp in spans]
+        known = self._known_vectors(embedder.model_id, sorted(set(hashes)))
+        missing = [i for i, h in enumerate(hashes) if h not in known]
+        out = np.zeros((len(spans), embedder.dim), dtype=np.float32)
+        if missing:
+            out[missing] = embedder.embed_batch([spans[i].text for i in missing], "passage")
+        for i, h in enumerate(hashes):
+            if h in known:
+                out[i] = known[h]
+        log.debug("embedded %d chunks, reused %d", len(missing), len(spans) - len(missing))
+        return out, len(missing)
+
+    def _known_vectors(self, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        with self.w.sessions() as s:
+            for i in range(0, len(hashes), 500):
+                q = (
+                    select(Chunk.text_hash, Chunk.vector)
+                    .join(Collection, Collection.id == Chunk.collection_id)
+                    .where(
+                        Chunk.text_hash.in_(hashes[i : i + 500]),
+                        Chunk.generation == Collection.generation,
+                        Collection.embedder_model_id == model_id,
+                    )
+                )
+                for h, vec in s.execute(q):
+                    found[h] = np.frombuffer(vec, dtype=np.float32)
+        return found
+
+    def _commit(
+        self,
+        doc_id: int,
+        job_id: int | None,
+        payload: dict[str, object],
+        parsed: ParsedDocument,
+        spans: list[ChunkSpan],
+        vectors: np.ndarray,
+        embedded: int,
+        mtime_ns: int | None,
+    ) -> Outcome:
+        """Swap the document's chunks in one transaction: readers see old or new, never both."""
+        # The fence's UPDATE comes first so the transaction holds the write lock from here on.
+        with self.w.fenced() as s:
+            doc = s.get(Document, doc_id, with_for_update=True)
+            coll = s.get(Collection, doc.collection_id) if doc is not None else None
+            if doc is None or coll is None or _superseded(doc, coll, payload):
+                _finish_in(s, job_id)
+                s.commit()
+                return Outcome("superseded")
+            if coll.embedder_model_id is None:
+                emb = self.w.embedders.default
+                coll.embedder_model_id = emb.model_id
+                coll.embedder_dim = emb.dim
+                coll.embedder_max_tokens = emb.max_tokens
+            old_hash = doc.indexed_hash
+            swap_chunks(s, doc, coll.generation, spans, vectors)
+            doc.status = DocumentStatus.INDEXED.value
+            doc.text = parsed.text
+            doc.layout = layout_of(parsed)
+            doc.pages = parsed.page_count
+            doc.chunk_count = len(spans)
+            doc.indexed_hash = doc.content_hash
+            doc.indexed_at = utcnow()
+            if mtime_ns is not None:
+                doc.source_mtime_ns = mtime_ns
+            _finish_in(s, job_id, chunks_embedded=embedded)
+            self.w.on_step("before_sql_commit")
+            s.commit()
+            self.w.on_step("after_sql_commit")
+            if old_hash != doc.content_hash:
+                release_blob(s, self.w.blobs, old_hash)
+        return Outcome("indexed", embedded=embedded, reused=len(spans) - embedded)
+
+    def _fail(
+        self, doc_id: int, job_id: int | None, code: ErrorCode, message: str, mtime: int | None
+    ) -> None:
+        with self.w.fenced() as s:
+            doc = s.get(Document, doc_id)
+            if doc is not None and doc.status != DocumentStatus.DELETING.value:
+                mark_failed(doc, code, message)
+                if mtime is not None:
+                    doc.source_mtime_ns = mtime
+            _finish_in(s, job_id)
+            s.commit()
+        log.info("document %d failed: %s (%s)", doc_id, code.value, message)
+
+
+def _finish_in(s: Session, job_id: int | None, **progress: int) -> None:
+    job = s.get(Job, job_id) if job_id is not None else None
+    if job is not None:
+        job.progress = {**job.progress, **progress}
+        finish(job)
+
+
+def _superseded(doc: Document, coll: Collection, payload: dict[str, object]) -> bool:
+    # A newer version, a delete, or the collection's delete came in after the work was queued.
+    return (
+        doc.status == DocumentStatus.DELETING.value
+        or coll.status == "deleting"
+        or doc.content_hash != payload.get("content_hash")
+    )
+
+
+def mark_failed(doc: Document, code: ErrorCode, message: str) -> None:
+    """A failed replacement keeps the previous version's chunks searchable."""
+    doc.status = DocumentStatus.FAILED.value
+    doc.error_code = code.value
+    doc.error = message

@@ -1,0 +1,106 @@
+"""Listing a watched folder: files matching include/exclude globs, with size and mtime."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from data.errors import InvalidInputError
+
+DEFAULT_INCLUDE = ["**/*"]
+# Hidden files and folders, Office lock files, editor backups and temp files.
+DEFAULT_EXCLUDE = ["**/.*", "**/.*/**", "**/~$*", "**/*~", "**/*.tmp"]
+_READ = 1 << 20
+
+
+class SourceUnavailableError(Exception):
+    """The folder is missing or unreadable; nothing is deleted because of it."""
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a folder: its path relative to the folder (with '/'), size and mtime."""
+
+    rel: str
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """A glob as a regex over '/'-separated relative paths: `**` spans folders, `*` does not."""
+    if not pattern or pattern.startswith("/") or ".." in pattern.split("/"):
+        raise InvalidInputError(f"bad glob {pattern!r}: use a relative pattern like '**/*.pdf'")
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1 : end]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    # Case-insensitive: folders shared from Windows and macOS mix '.PDF' and '.pdf'.
+    return re.compile("".join(out) + r"\Z", re.IGNORECASE)
+
+
+class Matcher:
+    """Whether a relative path is included and not excluded."""
+
+    def __init__(self, include: Sequence[str], exclude: Sequence[str]) -> None:
+        self.include = [glob_regex(p) for p in include or DEFAULT_INCLUDE]
+        self.exclude = [glob_regex(p) for p in exclude]
+
+    def __call__(self, rel: str) -> bool:
+        """True when `rel` should be indexed."""
+        if not any(r.match(rel) for r in self.include):
+            return False
+        return not any(r.match(rel) for r in self.exclude)
+
+
+def scan(root: Path, matcher: Matcher) -> list[FileEntry]:
+    """Regular files under `root`, recursively; symlinks are not followed (they could leave it)."""
+    if not root.is_dir() or not os.access(root, os.R_OK | os.X_OK):
+        raise SourceUnavailableError(f"folder {root} is missing or unreadable")
+    out: list[FileEntry] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        base = Path(dirpath)
+        for name in sorted(filenames):
+            path = base / name
+            try:
+                st = path.lstat()
+            except OSError:
+                continue  # vanished while we listed
+            if not path.is_file() or path.is_symlink():
+                continue
+            rel = path.relative_to(root).as_posix()
+            if matcher(rel):
+                out.append(FileEntry(rel=rel, path=path, size=st.st_size, mtime_ns=st.st_mtime_ns))
+    return out
+
+
+def hash_file(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(_READ):
+            digest.update(block)
+    return digest.hexdigest()
