@@ -38,6 +38,8 @@ class WorkerSettings(BaseModel):
     poll_interval_s: float = 0.5
     max_attempts: int = 3
     checkpoint_interval_s: float = 30.0
+    # How long a swapped-out index generation stays for searches that began before the swap.
+    retire_after_s: float = 60.0
 
 
 class LLMSettings(BaseModel):

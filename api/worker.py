@@ -21,6 +21,7 @@ from data.leases import WRITER, release, try_acquire
 from data.models import Collection, Document, Job
 from data.types import DocumentStatus, ErrorCode
 from ingest.processor import JobProcessor, ProcessorConfig
+from ingest.rebuild import purge_retired
 from ingest.scheduler import tick
 
 log = logging.getLogger(__name__)
@@ -103,9 +104,13 @@ class Worker:
         if not self.acquire():
             return []
         with self.c.sessions() as s:
-            return tick(
-                s, now or self.clock(), holder=self.holder, ttl_s=self.settings.lease_ttl_s
-            )
+            return tick(s, now or self.clock(), holder=self.holder, ttl_s=self.settings.lease_ttl_s)
+
+    def purge_retired(self, now: datetime | None = None) -> int:
+        """Remove index generations a rebuild replaced more than retire_after_s ago."""
+        if not self._leader:
+            return 0
+        return purge_retired(self.processor.w, now or self.clock(), self.settings.retire_after_s)
 
     def run_once(self) -> bool:
         """Run one queued job if there is one; False when the queue is empty."""
@@ -177,6 +182,7 @@ class Worker:
                     continue
                 self.tick()
                 if not self.run_once():
+                    self.purge_retired()
                     self.checkpoint()
                     self._stop.wait(self.settings.poll_interval_s)
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, func, select, update
@@ -76,13 +77,38 @@ def rebuild_collection(w: Writer, indexer: DocumentIndexer, job_id: int) -> None
         w.on_step("rebuild_after_doc")
     _swap(w, job_id, cid, target, emb, path, progress)
     w.on_step("rebuild_after_swap")
-    with w.fenced() as s:  # the old generation's rows; searches moved on at the swap
-        s.execute(delete(Chunk).where(Chunk.collection_id == cid, Chunk.generation < target))
-        s.execute(
-            delete(IndexLog).where(IndexLog.collection_id == cid, IndexLog.generation < target)
-        )
-        s.commit()
     log.info("collection %d rebuilt with %s as generation %d", cid, emb.model_id, target)
+
+
+def purge_retired(w: Writer, now: datetime, grace_s: float) -> int:
+    """Delete generations swapped out more than `grace_s` ago; returns the chunks removed.
+
+    Searches that read the old generation just before a swap may still look its rows up,
+    so they stay for a grace period instead of vanishing under those readers.
+    """
+    removed = 0
+    with w.sessions() as s:
+        retired = s.execute(
+            select(Collection.id, Collection.generation, func.max(Job.finished_at))
+            .join(Job, Job.collection_id == Collection.id)
+            .where(Job.type == JobType.REBUILD.value, Job.status == JobStatus.SUCCEEDED.value)
+            .group_by(Collection.id, Collection.generation)
+        ).all()
+    for cid, gen, swapped in retired:
+        if swapped is None or _as_utc(swapped) > now - timedelta(seconds=grace_s):
+            continue
+        with w.fenced() as s:
+            old = Chunk.collection_id == cid, Chunk.generation < gen
+            removed += s.execute(delete(Chunk).where(*old)).rowcount or 0  # type: ignore[attr-defined]
+            s.execute(
+                delete(IndexLog).where(IndexLog.collection_id == cid, IndexLog.generation < gen)
+            )
+            s.commit()
+    return removed
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _purge(w: Writer, job_id: int, cid: int, target: int) -> None:
@@ -169,9 +195,7 @@ def _swap(
             .where(Chunk.document_id == Document.id, Chunk.generation == target)
             .scalar_subquery()
         )
-        s.execute(
-            update(Document).where(Document.collection_id == cid).values(chunk_count=counted)
-        )
+        s.execute(update(Document).where(Document.collection_id == cid).values(chunk_count=counted))
         job = s.get(Job, job_id)
         assert job is not None
         progress.write(job)

@@ -12,7 +12,7 @@ from api.deps import SessionDep
 from api.job_schemas import JobOut, RebuildIn
 from api.routes.jobs import job_out
 from api.schemas import CollectionIn, CollectionOut, Page
-from data.errors import ConflictError
+from data.errors import ConflictError, NotFoundError
 from data.models import Collection
 from data.pagination import DEFAULT_LIMIT, paginate
 from ingest.collections import request_collection_delete
@@ -51,8 +51,11 @@ def create_collection(body: CollectionIn, session: SessionDep) -> CollectionOut:
 
 @router.get("/{name}")
 def get_collection_state(name: str, session: SessionDep) -> CollectionOut:
-    """One collection."""
-    return to_out(get_collection(session, name))
+    """One collection (also while it is being deleted)."""
+    coll = session.scalar(select(Collection).where(Collection.name == name))
+    if coll is None:
+        raise NotFoundError(f"collection {name!r} not found")
+    return to_out(coll)
 
 
 @router.delete("/{name}", status_code=202)

@@ -86,7 +86,9 @@ def test_kill_9_then_restart_agrees(
         def settled() -> bool:
             with container.sessions() as s:
                 statuses = set(s.scalars(select(Document.status)))
-                return statuses == {"indexed"} and read_stamp(path) == log_head(s, coll.id, coll.generation)
+                return statuses == {"indexed"} and read_stamp(path) == log_head(
+                    s, coll.id, coll.generation
+                )
 
         wait_until(settled)
     finally:

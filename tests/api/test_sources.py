@@ -13,8 +13,7 @@ from sqlalchemy import select
 
 from api.container import Container
 from api.worker import Worker
-from data.models import Chunk, Collection, Document
-from retrieval.vector_index import VectorIndex
+from data.models import Chunk, Collection
 
 PARAS = [
     "Annual leave is twenty-five days per year, booked through the HR portal.",
@@ -82,8 +81,14 @@ def test_add_change_rename_delete_with_the_schedule_firing(
     docs = {d["filename"]: d for d in client.get("/v1/documents").json()["items"]}
     assert set(docs) == {"handbook/leave.md", "handbook/policies.txt", "handbook/sub/parking.md"}
     assert all(d["status"] == "indexed" and d["source_id"] == src["id"] for d in docs.values())
-    policy_id, parking_id = docs["handbook/policies.txt"]["id"], docs["handbook/sub/parking.md"]["id"]
-    policy_chunks, parking_chunks = chunks_of(container, policy_id), chunks_of(container, parking_id)
+    policy_id, parking_id = (
+        docs["handbook/policies.txt"]["id"],
+        docs["handbook/sub/parking.md"]["id"],
+    )
+    policy_chunks, parking_chunks = (
+        chunks_of(container, policy_id),
+        chunks_of(container, parking_id),
+    )
     assert len(policy_chunks) >= 3
 
     # On disk: change the end of one file, move another, delete a third, add a fourth.
@@ -192,7 +197,10 @@ def test_unsupported_empty_and_broken_files(
 
 
 def test_remove_source_deletes_or_keeps_its_documents(
-    client: TestClient, run_jobs: Worker, folder: Path, settings  # type: ignore[no-untyped-def]
+    client: TestClient,
+    run_jobs: Worker,
+    folder: Path,
+    settings,  # type: ignore[no-untyped-def]
 ) -> None:
     other = settings.source_root_paths[0] / "other"
     write(other / "a.txt", "Alpha is the first letter.\n")
