@@ -150,3 +150,39 @@ def test_job_claimed_by_a_deposed_worker_is_still_done_by_the_leader(
     while leader.run_once():
         pass
     assert job_of(container, doc_id).status == JobStatus.SUCCEEDED.value
+
+
+def test_two_workers_released_at_once_run_the_job_exactly_once(
+    client: TestClient, container: Container
+) -> None:
+    """A barrier lines both up on the same instant; the lease in SQL lets only one through."""
+    import threading
+
+    doc_id = upload(client)
+    barrier = threading.Barrier(2)
+    outcome: dict[str, object] = {}
+
+    def contender(name: str) -> None:
+        w = Worker(container, holder=name)
+        barrier.wait()
+        won = w.acquire()
+        ran = False
+        if won:
+            ran = w.run_once()
+            w.release()
+        else:
+            with container.sessions() as s, pytest.raises(LeaseLostError):
+                claim_next(s, fence_holder=name, ttl_s=5)  # not the writer: can't claim
+        outcome[name] = (won, ran)
+
+    threads = [threading.Thread(target=contender, args=(n,)) for n in ("w1", "w2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(outcome.values()) == [(False, False), (True, True)], outcome
+    job = job_of(container, doc_id)
+    assert job.status == JobStatus.SUCCEEDED.value and job.attempts == 1
+    with container.sessions() as s:
+        ordinals = s.scalars(select(Chunk.ordinal).where(Chunk.document_id == doc_id)).all()
+    assert len(ordinals) == len(set(ordinals)) == 1
