@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from data.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from data.jobs import JobStatus, JobType, enqueue
-from data.models import Collection, Document, Job, Source
+from data.models import Collection, Document, Job, Source, utcnow
 from data.types import DocumentStatus
 from ingest.scanner import DEFAULT_EXCLUDE, DEFAULT_INCLUDE, Matcher
 
@@ -173,5 +173,19 @@ def request_reindex(s: Session, coll: Collection, source_id: int | None) -> Job:
         )
     )
     job = job or enqueue(s, type=JobType.REINDEX, collection_id=coll.id, source_id=source_id)
+    s.flush()
+    if source_id is None:
+        # Queued syncs of single folders are covered by this one: merge them into it.
+        for other in s.scalars(
+            select(Job).where(
+                Job.type == JobType.REINDEX.value,
+                Job.collection_id == coll.id,
+                Job.source_id.is_not(None),
+                Job.status == JobStatus.QUEUED.value,
+            )
+        ):
+            other.status = JobStatus.SUCCEEDED.value
+            other.progress = {"merged_into": job.id}
+            other.finished_at = utcnow()
     s.commit()
     return job

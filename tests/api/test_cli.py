@@ -51,3 +51,39 @@ def test_ingest_folder_then_search(tmp_path: Path) -> None:
 
     again = grounded(home, "ingest", str(docs / "menu.md"))
     assert again.returncode == 0 and "0 indexed, 0 failed" in again.stdout  # unchanged: no-op
+
+
+def test_reindex_syncs_a_registered_folder_and_reports(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from data.db import make_engine, make_sessionmaker
+    from data.migrate import upgrade
+    from data.models import Collection
+    from ingest.sources import SourceSpec, create_source
+
+    home, share = tmp_path / "home", tmp_path / "share"
+    share.mkdir()
+    (share / "menu.md").write_text("# Canteen\n\nOn Fridays the canteen serves fish and chips.\n")
+    (share / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
+    home.mkdir()
+    url = f"sqlite:///{home / 'grounded.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as s:
+        coll = s.scalar(select(Collection).where(Collection.name == "default"))
+        assert coll is not None
+        create_source(s, coll, SourceSpec(path=str(share)), [tmp_path], datetime.now(UTC))
+    engine.dispose()
+
+    out = grounded(home, "reindex")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "2 files: 1 added, 0 changed, 0 renamed, 0 deleted, 0 unchanged, 1 skipped" in out.stdout
+    assert "share/photo.png: unsupported_type" in out.stderr
+
+    (share / "menu.md").unlink()
+    out = grounded(home, "reindex", "--collection", "default")
+    assert out.returncode == 0 and "1 deleted" in out.stdout, out.stdout
+    out = grounded(home, "reindex", "--collection", "nope")
+    assert out.returncode != 0 and "not found" in out.stderr

@@ -215,3 +215,64 @@ def test_remove_source_deletes_or_keeps_its_documents(
     assert [(d["filename"], d["source_id"]) for d in items] == [("other/a.txt", None)]
     assert client.delete(f"/v1/documents/{items[0]['id']}").status_code == 202  # ordinary now
     assert client.get(f"/v1/sources/{s1['source']['id']}").status_code == 404
+
+
+def test_searches_see_the_old_version_until_the_new_one_commits(
+    client: TestClient,
+    container: Container,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    import threading
+
+    folder = settings.source_root_paths[0] / "fruit"
+    write(folder / "b.txt", "Bananas are yellow when ripe.\n")
+    client.post("/v1/collections/default/sources", json={"path": str(folder)})
+    Worker(container, holder="w").run_until_idle()
+    write(folder / "b.txt", "Bananas are green before they ripen.\n", bump=5)
+    job_id = client.post("/v1/jobs", json={"type": "reindex"}).json()["id"]
+
+    paused, resume = threading.Event(), threading.Event()
+
+    def on_step(step: str) -> None:
+        if step == "before_sql_commit" and not paused.is_set():
+            paused.set()
+            assert resume.wait(60)
+
+    runner = threading.Thread(target=Worker(container, holder="w", on_step=on_step).run_until_idle)
+    runner.start()
+    try:
+        assert paused.wait(60)
+        # The new version is parsed and embedded, its commit not yet made: readers see the old.
+        hits = client.post("/v1/search", json={"query": "bananas", "top_k": 5}).json()["hits"]
+        assert [h["text"].strip() for h in hits] == ["Bananas are yellow when ripe."]
+        assert job(client, job_id)["status"] == "running"
+    finally:
+        resume.set()
+        runner.join(60)
+    hits = client.post("/v1/search", json={"query": "bananas", "top_k": 5}).json()["hits"]
+    assert [h["text"].strip() for h in hits] == ["Bananas are green before they ripen."]
+
+
+def test_jobs_api_lists_filters_and_refuses_what_it_cannot_run(
+    client: TestClient, run_jobs: Worker, folder: Path
+) -> None:
+    r = client.post("/v1/jobs", json={"type": "reindex"})
+    assert r.status_code == 422 and "watches no folders" in r.json()["message"]
+    assert client.post("/v1/jobs", json={"type": "rebuild"}).status_code == 422
+    client.post("/v1/documents", files={"file": ("x.txt", b"Some uploaded text.\n")})
+    first = client.post("/v1/collections/default/sources", json={"path": str(folder)}).json()
+    # Asking again while a sync is queued returns that job instead of a second one.
+    again = client.post("/v1/jobs", json={"type": "reindex", "source_id": first["source"]["id"]})
+    assert again.status_code == 202 and again.json()["id"] == first["job"]["id"]
+    assert client.post("/v1/jobs", json={"type": "reindex", "source_id": 999}).status_code == 404
+    run_jobs.run_until_idle()
+    items = client.get("/v1/jobs").json()["items"]
+    assert [j["type"] for j in items] == ["reindex", "ingest"]  # newest first
+    assert all(j["status"] == "succeeded" and j["worker"] == "test-worker" for j in items)
+    only = client.get("/v1/jobs", params={"type": "ingest"}).json()["items"]
+    assert [j["type"] for j in only] == ["ingest"]
+    page = client.get("/v1/jobs", params={"limit": 1}).json()
+    nxt = client.get("/v1/jobs", params={"limit": 1, "cursor": page["next_cursor"]}).json()
+    assert [j["id"] for j in page["items"] + nxt["items"]] == [j["id"] for j in items]
+    assert client.get("/v1/jobs/999").status_code == 404
+    assert client.get("/v1/jobs", params={"status": "bogus"}).status_code == 422
