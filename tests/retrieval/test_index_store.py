@@ -49,13 +49,16 @@ def unit_vectors(n: int) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def add_chunks(sessions: sessionmaker[Session], cid: int, did: int, n: int) -> list[int]:
+def add_chunks(
+    sessions: sessionmaker[Session], cid: int, did: int, n: int, generation: int = 1
+) -> list[int]:
     """Insert chunk rows and their +1 log entries in one commit, as the processor does."""
     with sessions() as s:
         rows = [
             Chunk(
                 document_id=did,
                 collection_id=cid,
+                generation=generation,
                 ordinal=i,
                 start_offset=0,
                 end_offset=1,
@@ -68,7 +71,9 @@ def add_chunks(sessions: sessionmaker[Session], cid: int, did: int, n: int) -> l
         ]
         s.add_all(rows)
         s.flush()
-        s.add_all([IndexLog(collection_id=cid, chunk_id=r.id, op=1) for r in rows])
+        s.add_all(
+            [IndexLog(collection_id=cid, generation=generation, chunk_id=r.id, op=1) for r in rows]
+        )
         s.commit()
         return [r.id for r in rows]
 
@@ -87,7 +92,7 @@ def ids_of(idx: VectorIndex) -> set[int]:
 
 def current(store: IndexStore, sessions: sessionmaker[Session], cid: int) -> VectorIndex:
     with sessions() as s:
-        return store.current(s, cid, DIM)
+        return store.current(s, cid, 1, DIM)
 
 
 def head(sessions: sessionmaker[Session], cid: int) -> int:
@@ -130,7 +135,7 @@ def test_catch_up_from_checkpoint_plus_tail(
     writer = IndexStore(tmp_path)
     first = add_chunks(sessions, coll_id, doc_id, 4)
     current(writer, sessions, coll_id)
-    assert writer.checkpoint(coll_id, {"collection_id": coll_id})
+    assert writer.checkpoint(coll_id, 1, {"collection_id": coll_id})
     stamp = read_stamp(writer.path(coll_id))
     tail = add_chunks(sessions, coll_id, doc_id, 3)
     remove_chunks(sessions, coll_id, first[:2])
@@ -197,7 +202,7 @@ def test_corrupt_file_is_rebuilt_from_sql(
     writer = IndexStore(tmp_path)
     ids = add_chunks(sessions, coll_id, doc_id, 4)
     current(writer, sessions, coll_id)
-    assert writer.checkpoint(coll_id, {})
+    assert writer.checkpoint(coll_id, 1, {})
     path = writer.path(coll_id)
     raw = path.read_bytes()
     (hlen,) = struct.unpack("<I", raw[8:12])
@@ -242,16 +247,16 @@ def test_checkpoint_only_when_something_is_newer(
 ) -> None:
     store = IndexStore(tmp_path)
     meta = {"collection_id": coll_id, "model_id": "test"}
-    assert store.checkpoint(coll_id, meta) is False  # nothing in memory
+    assert store.checkpoint(coll_id, 1, meta) is False  # nothing in memory
     add_chunks(sessions, coll_id, doc_id, 2)
     current(store, sessions, coll_id)
-    assert store.checkpoint(coll_id, meta) is True
+    assert store.checkpoint(coll_id, 1, meta) is True
     assert read_stamp(store.path(coll_id)) == head(sessions, coll_id)
-    assert store.checkpoint(coll_id, meta) is False
+    assert store.checkpoint(coll_id, 1, meta) is False
     add_chunks(sessions, coll_id, doc_id, 1)
-    assert store.checkpoint(coll_id, meta) is False  # memory has not caught up yet
+    assert store.checkpoint(coll_id, 1, meta) is False  # memory has not caught up yet
     current(store, sessions, coll_id)
-    assert store.checkpoint(coll_id, meta) is True
+    assert store.checkpoint(coll_id, 1, meta) is True
     _, saved = VectorIndex.load(store.path(coll_id))
     assert saved["model_id"] == "test" and saved["seq"] == head(sessions, coll_id)
 
@@ -262,7 +267,7 @@ def test_second_store_sees_the_same_ids(
     writer = IndexStore(tmp_path)
     first = add_chunks(sessions, coll_id, doc_id, 5)
     current(writer, sessions, coll_id)
-    writer.checkpoint(coll_id, {})
+    writer.checkpoint(coll_id, 1, {})
     later = add_chunks(sessions, coll_id, doc_id, 2)
     remove_chunks(sessions, coll_id, [first[1], later[0]])
     w = current(writer, sessions, coll_id)
@@ -311,14 +316,14 @@ def test_rebuilt_index_rewrites_the_bad_file(
     ids = add_chunks(sessions, coll_id, doc_id, 3)
     writer = IndexStore(tmp_path)
     current(writer, sessions, coll_id)
-    assert writer.checkpoint(coll_id, {})
+    assert writer.checkpoint(coll_id, 1, {})
     path = writer.path(coll_id)
     raw = path.read_bytes()
     (hlen,) = struct.unpack("<I", raw[8:12])
     path.write_bytes(raw[: 12 + hlen + 20])  # stamp says current, payload is broken
     store = IndexStore(tmp_path)
     current(store, sessions, coll_id)
-    assert store.checkpoint(coll_id, {})  # rewritten although nothing changed in SQL
+    assert store.checkpoint(coll_id, 1, {})  # rewritten although nothing changed in SQL
     loaded, _ = VectorIndex.load(path)
     assert ids_of(loaded) == set(ids)
 
@@ -337,3 +342,22 @@ def test_file_ahead_of_sql_is_not_trusted(
     assert ids_of(current(fresh, sessions, coll_id)) == set(ids)
     # The long-running process that holds the bad index in memory recovers as well.
     assert ids_of(current(store, sessions, coll_id)) == set(ids)
+
+
+def test_generations_are_separate_indexes_and_drop_keeps_one(
+    tmp_path: Path, sessions: sessionmaker[Session], coll_id: int, doc_id: int
+) -> None:
+    first = add_chunks(sessions, coll_id, doc_id, 3)
+    second = add_chunks(sessions, coll_id, doc_id, 2, generation=2)
+    store = IndexStore(tmp_path)
+    with sessions() as s:
+        assert ids_of(store.current(s, coll_id, 1, DIM)) == set(first)
+        assert ids_of(store.current(s, coll_id, 2, DIM)) == set(second)
+        assert log_head(s, coll_id, 2) > log_head(s, coll_id, 1)
+    assert store.checkpoint(coll_id, 1, {}) is False  # generation 1 was forgotten for 2
+    assert store.checkpoint(coll_id, 2, {}) is True
+    store.path(coll_id, 1).write_bytes(b"stale")
+    assert store.drop(coll_id, keep=2) is True
+    assert not store.path(coll_id, 1).exists() and store.path(coll_id, 2).exists()
+    store.drop(coll_id)
+    assert not list(tmp_path.glob("collection-*"))
