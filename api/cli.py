@@ -141,6 +141,46 @@ def reindex(
     raise typer.Exit(0 if ok else 1)
 
 
+@app.command(name="eval")
+def evaluate(
+    beir_dir: Annotated[Path, typer.Argument(help="corpus.jsonl, queries.jsonl, qrels/test.tsv")],
+    collection: Annotated[str | None, typer.Option(help="throw-away collection name")] = None,
+    k: Annotated[str, typer.Option(help="cut-offs, e.g. 1,5,10")] = "1,5,10",
+    limit: Annotated[int | None, typer.Option(help="a random sample of N queries")] = None,
+    seed: int = 0,
+    out: Annotated[Path | None, typer.Option(help="where JSON + Markdown go")] = None,
+    keep: Annotated[bool, typer.Option(help="keep the collection afterwards")] = False,
+) -> None:
+    """Score retrieval on a labelled set: hit@k, recall@k, MRR@10, nDCG@10, latency."""
+    from api.container import build_container
+    from api.eval_cli import markdown, run_eval
+    from data.migrate import upgrade
+
+    settings = _setup()
+    upgrade(settings.db_url)
+    ks = sorted({int(x) for x in k.split(",") if x.strip()})
+    container = build_container(settings)
+    try:
+        report = run_eval(
+            container,
+            beir_dir,
+            collection=collection,
+            ks=ks,
+            limit=limit,
+            seed=seed,
+            out_dir=out or settings.home / "eval",
+            keep=keep,
+        )
+    finally:
+        container.close()
+    typer.echo(markdown(report))
+    typer.echo(
+        f"{report['documents']} documents, {report['chunks']} chunks, "
+        f"ingested in {report['ingest_seconds']} s; {report['unlabelled']} unlabelled queries",
+        err=True,
+    )
+
+
 @app.command()
 def search(
     query: str,

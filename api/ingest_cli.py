@@ -58,11 +58,12 @@ def ingest_paths(
                 continue
             if out.queued:
                 queued.append(out.document.id)
-    _process(container, queued)
+    process_queue(container, queued)
     return _report(container, queued) and ok
 
 
-def _process(container: Container, ids: list[int]) -> None:
+def process_queue(container: Container, ids: list[int]) -> None:
+    """Run the queue here (or watch the service's worker run it) until `ids` are done."""
     worker = Worker(container)
     with tqdm(total=len(ids), unit="doc", desc="indexing") as bar:
         if worker.acquire():

@@ -1,0 +1,65 @@
+"""`grounded eval` on a tiny hand-made BEIR set whose right answers are known."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import select
+
+from api.container import Container
+from api.eval_cli import markdown, run_eval
+from data.models import Collection
+
+DOCS = {
+    "canteen": ("Canteen", "On Fridays the canteen serves fish and chips for lunch."),
+    "parking": ("Parking", "Visitors park in the north lot next to the loading bay."),
+    "leave": ("Leave", "Every employee receives thirty days of paid leave each year."),
+}
+QUERIES = [
+    ("q1", "What does the canteen serve on Fridays?", ["fish and chips"], "canteen"),
+    ("q2", "Where do visitors park?", ["north lot"], "parking"),
+    ("q3", "How many days of paid leave do employees get?", ["thirty days"], "leave"),
+    ("q4", "What is the capital of Peru?", [], None),  # unanswerable: no qrels
+]
+
+
+def make_set(root: Path) -> Path:
+    folder = root / "tiny"
+    (folder / "qrels").mkdir(parents=True)
+    with (folder / "corpus.jsonl").open("w") as f:
+        for rid, (title, text) in DOCS.items():
+            f.write(json.dumps({"_id": rid, "title": title, "text": text}) + "\n")
+    with (folder / "queries.jsonl").open("w") as f:
+        for qid, text, answers, _ in QUERIES:
+            f.write(json.dumps({"_id": qid, "text": text, "answers": answers}) + "\n")
+    rows = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t1" for q, _, _, d in QUERIES if d]
+    (folder / "qrels" / "test.tsv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_eval_scores_a_known_set_and_cleans_up(container: Container, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    report = run_eval(container, make_set(tmp_path), ks=[1, 3], out_dir=out, collection="ev")
+    assert (report["documents"], report["chunks"], report["queries"]) == (3, 3, 3)
+    assert report["unlabelled"] == 1
+    assert report["hit@1"] == report["recall@1"] == report["mrr@10"] == 1.0
+    assert report["ndcg@10"] == 1.0 and report["graded"] is False
+    assert report["latency_p95_ms"] >= report["latency_p50_ms"] > 0
+    saved = json.loads(next(out.glob("tiny-*.json")).read_text())
+    assert saved["hit@3"] == 1.0
+    table = next(out.glob("tiny-*.md")).read_text()
+    assert table == markdown(report) + "\n" and "| tiny | 3 | 1.000 |" in table
+    with container.sessions() as s:  # the throw-away collection is gone
+        assert s.scalar(select(Collection).where(Collection.name == "ev")) is None
+
+
+def test_eval_answer_rule_needs_the_answer_string(container: Container, tmp_path: Path) -> None:
+    folder = make_set(tmp_path)
+    # Gold answers that no chunk contains: the right document is found, but nothing "hits".
+    lines = [json.loads(x) for x in (folder / "queries.jsonl").read_text().splitlines()]
+    for rec in lines:
+        rec["answers"] = ["a phrase nobody wrote"] if rec["answers"] else []
+    (folder / "queries.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    report = run_eval(container, folder, ks=[3])
+    assert report["hit@3"] == 0.0 and report["recall@3"] == 1.0
