@@ -276,3 +276,28 @@ def test_jobs_api_lists_filters_and_refuses_what_it_cannot_run(
     assert [j["id"] for j in page["items"] + nxt["items"]] == [j["id"] for j in items]
     assert client.get("/v1/jobs/999").status_code == 404
     assert client.get("/v1/jobs", params={"status": "bogus"}).status_code == 422
+
+
+def test_sources_over_http_list_change_pause_and_refuse(
+    client: TestClient, folder: Path, tmp_path: Path
+) -> None:
+    r = client.post("/v1/collections/default/sources", json={"path": str(tmp_path)})
+    assert r.status_code == 403 and r.json()["error"] == "forbidden"
+    r = client.post("/v1/collections/default/sources", json={"path": str(folder), "schedule": "x"})
+    assert r.status_code == 422 and "cron" in r.json()["message"]
+    r = client.post("/v1/collections/nope/sources", json={"path": str(folder)})
+    assert r.status_code == 404
+    src = client.post(
+        "/v1/collections/default/sources",
+        json={"path": str(folder), "schedule": "0 9 * * 1-5", "timezone": "Asia/Shanghai"},
+    ).json()["source"]
+    assert src["next_run_at"].endswith(("01:00:00Z", "01:00:00+00:00"))
+    listed = client.get("/v1/collections/default/sources").json()["items"]
+    assert [s["id"] for s in listed] == [src["id"]]
+    paused = client.patch(f"/v1/sources/{src['id']}", json={"paused": True}).json()
+    assert paused["paused"] is True and paused["schedule"] == "0 9 * * 1-5"
+    cleared = client.patch(f"/v1/sources/{src['id']}", json={"schedule": None}).json()
+    assert cleared["schedule"] is None and cleared["next_run_at"] is None
+    r = client.patch(f"/v1/sources/{src['id']}", json={"timezone": "Nowhere/Land"})
+    assert r.status_code == 422
+    assert client.patch("/v1/sources/999", json={"paused": False}).status_code == 404
