@@ -80,7 +80,12 @@ def scan(root: Path, matcher: Matcher) -> list[FileEntry]:
     if not root.is_dir() or not os.access(root, os.R_OK | os.X_OK):
         raise SourceUnavailableError(f"folder {root} is missing or unreadable")
     out: list[FileEntry] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+
+    def unreadable(err: OSError) -> None:
+        # A sub-folder we can't list must not look empty: that would delete its documents.
+        raise SourceUnavailableError(f"can't list {err.filename}: {err.strerror}") from err
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=False):
         dirnames.sort()
         base = Path(dirpath)
         for name in sorted(filenames):

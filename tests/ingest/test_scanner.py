@@ -63,3 +63,25 @@ def test_scan_lists_matching_files_and_skips_hidden_temp_and_symlinks(tmp_path: 
 def test_scan_of_a_missing_folder_raises(tmp_path: Path) -> None:
     with pytest.raises(SourceUnavailableError):
         scan(tmp_path / "gone", Matcher([], []))
+
+
+def test_a_sub_folder_that_cannot_be_listed_fails_the_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not an empty listing (which would delete its documents): the whole scan fails.
+
+    Tests run as root here, which chmod can't lock out, so the listing error is injected.
+    """
+    root = tmp_path / "root"
+    (root / "locked").mkdir(parents=True)
+    (root / "locked" / "a.md").write_text("a")
+    real_scandir = os.scandir
+
+    def scandir(path):  # type: ignore[no-untyped-def]
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(SourceUnavailableError, match="locked"):
+        scan(root, Matcher([], []))
