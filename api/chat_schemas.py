@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from api.schemas import UtcDatetime
+from api.schemas import FiltersIn, UtcDatetime
 
 
 class ChatIn(BaseModel):
@@ -15,6 +15,7 @@ class ChatIn(BaseModel):
     conversation_id: int | None = None
     stream: bool = False
     top_k: int | None = Field(None, ge=1, le=50)
+    filters: FiltersIn | None = None  # narrows retrieval for this question
 
 
 class CitationOut(BaseModel):

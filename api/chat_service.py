@@ -22,7 +22,7 @@ from ingest.uploads import check_embedder, get_collection
 from llm.answer import DEFAULT_REFUSAL_THRESHOLD, AnswerConfig, Delta, Final, answer
 from llm.citations import DEFAULT_SUPPORT_THRESHOLD
 from llm.types import ChatMessage, ChatModel, LLMUnavailableError, Source
-from retrieval.search import search
+from retrieval.search import Filters, search
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Prepared:
     collection_names: list[str]
     history: list[ChatMessage]
     top_k: int
+    filters: Filters | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class ChatService:
         conversation_id: int | None,
         top_k: int | None = None,
         history: list[ChatMessage] | None = None,
+        filters: Filters | None = None,
     ) -> Prepared:
         """Validate: non-empty question (422), known collections and conversation (404)."""
         question = question.strip()
@@ -98,6 +100,7 @@ class ChatService:
             collection_names=[c.name for c in colls],
             history=past,
             top_k=top_k or self.c.settings.llm.top_k,
+            filters=filters,
         )
 
     def _history(self, conversation_id: int) -> list[ChatMessage]:
@@ -122,6 +125,7 @@ class ChatService:
                 query,
                 [c for c in colls if c is not None],
                 prepared.top_k,
+                prepared.filters,
             )
         return [
             Source(

@@ -66,12 +66,22 @@ class DocumentOut(BaseModel):
     indexed_at: UtcDatetime | None = None
 
 
+class FiltersIn(BaseModel):
+    """Narrow retrieval; every filter given must hold (AND)."""
+
+    document_ids: list[int] | None = Field(None, max_length=10_000)
+    filename: str | None = Field(None, max_length=1024, description="glob, e.g. 'hr/**/*.pdf'")
+    page_from: int | None = Field(None, ge=1)
+    page_to: int | None = Field(None, ge=1)
+
+
 class SearchIn(BaseModel):
     """A search over one or more collections."""
 
     query: str = Field(min_length=1, max_length=10_000)
     collections: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
     top_k: int = Field(5, ge=1, le=100)
+    filters: FiltersIn | None = None
 
 
 class HitOut(BaseModel):

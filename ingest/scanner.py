@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from data.errors import InvalidInputError
+from data.globs import glob_regex
 
 DEFAULT_INCLUDE = ["**/*"]
 # Hidden files and folders, Office lock files, editor backups and temp files.
@@ -29,36 +28,6 @@ class FileEntry:
     path: Path
     size: int
     mtime_ns: int
-
-
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """A glob as a regex over '/'-separated relative paths: `**` spans folders, `*` does not."""
-    if not pattern or pattern.startswith("/") or ".." in pattern.split("/"):
-        raise InvalidInputError(f"bad glob {pattern!r}: use a relative pattern like '**/*.pdf'")
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:
-            end = pattern.index("]", i + 2)
-            body = pattern[i + 1 : end]
-            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
-            i = end + 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    # Case-insensitive: folders shared from Windows and macOS mix '.PDF' and '.pdf'.
-    return re.compile("".join(out) + r"\Z", re.IGNORECASE)
 
 
 class Matcher:

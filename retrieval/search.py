@@ -9,10 +9,49 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from data.globs import glob_regex
 from data.models import Chunk, Collection, Document
 from data.protocols import Embedders
 from data.types import DocumentStatus
 from retrieval.index_store import IndexStore
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Narrow a search: these documents, filenames matching a glob, pages in a range."""
+
+    document_ids: tuple[int, ...] | None = None
+    filename: str | None = None  # e.g. "reports/**/*.pdf"
+    page_from: int | None = None
+    page_to: int | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether any filter is set."""
+        return any(
+            v is not None for v in (self.document_ids, self.filename, self.page_from, self.page_to)
+        )
+
+
+def allowed_ids(session: Session, coll: Collection, f: Filters) -> np.ndarray:
+    """Chunk ids of the collection's current generation that pass the filters."""
+    q = (
+        select(Chunk.id, Document.filename)
+        .join(Document, Document.id == Chunk.document_id)
+        .where(Chunk.collection_id == coll.id, Chunk.generation == coll.generation)
+    )
+    if f.document_ids is not None:
+        q = q.where(Chunk.document_id.in_(f.document_ids))
+    # A chunk is in a page range if its pages overlap it; chunks without pages are not.
+    if f.page_from is not None:
+        q = q.where(Chunk.page_end >= f.page_from)
+    if f.page_to is not None:
+        q = q.where(Chunk.page_start <= f.page_to)
+    rows = session.execute(q).all()
+    if f.filename is not None:
+        pattern = glob_regex(f.filename)
+        rows = [r for r in rows if pattern.match(r.filename)]
+    return np.asarray([r.id for r in rows], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -38,6 +77,7 @@ def search(
     query: str,
     collections: Sequence[Collection],
     top_k: int,
+    filters: Filters | None = None,
 ) -> list[Hit]:
     """The `top_k` chunks most similar to `query` over `collections`, best first."""
     searchable = [c for c in collections if c.embedder_model_id is not None]
@@ -52,7 +92,8 @@ def search(
         if emb.model_id not in qvecs:
             qvecs[emb.model_id] = emb.embed_batch([query], "query")
         idx = indexes.current(session, coll.id, coll.generation, emb.dim)
-        scores, ids = idx.search(qvecs[emb.model_id], fetch)
+        allowed = allowed_ids(session, coll, filters) if filters and filters.active else None
+        scores, ids = idx.search(qvecs[emb.model_id], fetch, allowed)
         for score, cid in zip(scores[0].tolist(), ids[0].tolist(), strict=True):
             if cid >= 0:
                 scored[int(cid)] = float(score)

@@ -50,14 +50,23 @@ class VectorIndex:
             )
         self.seq = max(self.seq, seq)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (scores, ids) per query; ids are -1 where fewer than k exist."""
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query, among `allowed` ids if given; -1 pads short lists."""
         k = max(1, min(k, self.ntotal))
-        if self.ntotal == 0:
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.ntotal == 0 or (allowed is not None and len(allowed) == 0):
             n = queries.shape[0]
             return np.zeros((n, 0), dtype=np.float32), np.zeros((n, 0), dtype=np.int64)
+        if allowed is not None:
+            # Filtered exactly inside FAISS (not after), so a filter never starves top-k.
+            sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+            params = faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]
+            found: tuple[np.ndarray, np.ndarray] = self.index.search(q, k, params=params)
+            return found
         searcher = self.gpu_index if self.gpu_index is not None else self.index
-        scores, ids = searcher.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        scores, ids = searcher.search(q, k)
         return scores, ids
 
     def to_gpu(self) -> None:

@@ -14,6 +14,7 @@ from starlette.concurrency import iterate_in_threadpool
 from api.chat_schemas import ChatIn, ChatOut, CitationOut
 from api.chat_service import ChatService, Prepared
 from api.deps import ContainerDep
+from api.routes.search import to_filters
 from llm.answer import Delta, Final
 from llm.types import Citation
 
@@ -52,7 +53,13 @@ def chat_out(final: Final, conversation_id: int, message_id: int) -> ChatOut:
 def chat(body: ChatIn, container: ContainerDep) -> ChatOut | StreamingResponse:
     """Answer from the collections with checked citations, or refuse when nothing fits."""
     service = ChatService(container)
-    prepared = service.prepare(body.message, body.collections, body.conversation_id, body.top_k)
+    prepared = service.prepare(
+        body.message,
+        body.collections,
+        body.conversation_id,
+        body.top_k,
+        filters=to_filters(body.filters),
+    )
     if body.stream:
         cancel = threading.Event()
         events = service.run(prepared, cancel)
