@@ -55,6 +55,7 @@ def run_eval(
         "chunks": metrics.pop("_chunks"),
         "ingest_seconds": round(ingest_s, 1),
         "k": list(ks),
+        "query_sample": {"limit": limit, "seed": seed},
         **metrics,
     }
     if out_dir is not None:
