@@ -126,6 +126,8 @@ class ChatService:
                 [c for c in colls if c is not None],
                 prepared.top_k,
                 prepared.filters,
+                self.c.reranker,
+                self.c.settings.rerank.top_n,
             )
         return [
             Source(

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.settings import Settings
 from data.db import make_engine, make_sessionmaker
+from data.protocols import Reranker
 from ingest.blobs import BlobStore
 from llm.types import ChatModel
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
@@ -32,6 +33,7 @@ class Container:
     indexes: IndexStore
     blobs: BlobStore
     chat_model: ChatModel | None = None
+    reranker: Reranker | None = None  # only when GROUNDED_RERANK__MODEL_PATH is set
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -114,4 +116,15 @@ def build_container(
         indexes=IndexStore(settings.index_dir, use_gpu=use_gpu),
         blobs=BlobStore(settings.originals_dir),
         chat_model=chat_model or (build_chat_model(settings) if with_llm else None),
+        reranker=build_reranker(settings),
     )
+
+
+def build_reranker(settings: Settings) -> Reranker | None:
+    """The configured cross-encoder, or None (the default: none ships offline)."""
+    cfg = settings.rerank
+    if not cfg.model_path:
+        return None
+    from retrieval.reranker import CrossEncoderReranker
+
+    return CrossEncoderReranker(cfg.model_path, device=cfg.device)

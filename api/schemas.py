@@ -97,6 +97,7 @@ class HitOut(BaseModel):
     heading: str | None
     text: str
     score: float
+    rerank_score: float | None = None  # set when a cross-encoder re-ordered the hits
 
 
 class SearchOut(BaseModel):

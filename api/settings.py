@@ -42,6 +42,14 @@ class WorkerSettings(BaseModel):
     retire_after_s: float = 60.0
 
 
+class RerankSettings(BaseModel):
+    """An optional cross-encoder that re-orders the best dense hits (off when no path)."""
+
+    model_path: str = ""  # a local sentence-transformers CrossEncoder folder
+    top_n: int = 20  # how many dense hits it re-orders
+    device: str = "auto"
+
+
 class LLMSettings(BaseModel):
     """Which chat model answers, and how answers are checked."""
 
@@ -81,6 +89,7 @@ class Settings(BaseSettings):
     source_roots: str = ""
     embedding: EmbeddingSettings = EmbeddingSettings()
     ingest: IngestSettings = IngestSettings()
+    rerank: RerankSettings = RerankSettings()
     worker: WorkerSettings = WorkerSettings()
     llm: LLMSettings = LLMSettings()
 

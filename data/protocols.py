@@ -49,3 +49,13 @@ class Embedders(Protocol):
     def for_collection(self, model_id: str | None, path: str | None) -> Embedder:
         """The model a collection's vectors were made with, or EmbedderMismatchError."""
         ...
+
+
+class Reranker(Protocol):
+    """Scores (query, passage) pairs jointly; higher is more relevant (any scale)."""
+
+    model_id: str
+
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        """One score per passage."""
+        ...

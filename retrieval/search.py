@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sqlalchemy import select
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from data.globs import glob_regex
 from data.models import Chunk, Collection, Document
-from data.protocols import Embedders
+from data.protocols import Embedders, Reranker
 from data.types import DocumentStatus
 from retrieval.index_store import IndexStore
 
@@ -68,6 +68,7 @@ class Hit:
     heading: str | None
     text: str
     score: float
+    rerank_score: float | None = None  # the cross-encoder's, when one reranked the hits
 
 
 def search(
@@ -78,8 +79,34 @@ def search(
     collections: Sequence[Collection],
     top_k: int,
     filters: Filters | None = None,
+    reranker: Reranker | None = None,
+    rerank_top_n: int = 20,
 ) -> list[Hit]:
-    """The `top_k` chunks most similar to `query` over `collections`, best first."""
+    """The `top_k` chunks most similar to `query` over `collections`, best first.
+
+    With a reranker, the best `rerank_top_n` by cosine are re-ordered by it; `score` stays
+    the cosine similarity (refusal is calibrated on it).
+    """
+    if reranker is not None:
+        pool = _dense(
+            session, indexes, embedders, query, collections, max(top_k, rerank_top_n), filters
+        )
+        scores = reranker.score(query, [h.text for h in pool])
+        ranked = [replace(h, rerank_score=float(x)) for h, x in zip(pool, scores, strict=True)]
+        ranked.sort(key=lambda h: (-(h.rerank_score or 0.0), -h.score, h.chunk_id))
+        return ranked[:top_k]
+    return _dense(session, indexes, embedders, query, collections, top_k, filters)
+
+
+def _dense(
+    session: Session,
+    indexes: IndexStore,
+    embedders: Embedders,
+    query: str,
+    collections: Sequence[Collection],
+    top_k: int,
+    filters: Filters | None,
+) -> list[Hit]:
     searchable = [c for c in collections if c.embedder_model_id is not None]
     if not searchable:
         return []

@@ -31,6 +31,14 @@ def search_chunks(body: SearchIn, session: SessionDep, container: ContainerDep) 
         check_embedder(container.embedders, coll)
     filters = to_filters(body.filters)
     hits = search(
-        session, container.indexes, container.embedders, body.query, colls, body.top_k, filters
+        session,
+        container.indexes,
+        container.embedders,
+        body.query,
+        colls,
+        body.top_k,
+        filters,
+        container.reranker,
+        container.settings.rerank.top_n,
     )
     return SearchOut(hits=[HitOut(**h.__dict__) for h in hits])
