@@ -128,6 +128,7 @@ class ChatService:
                 prepared.filters,
                 self.c.reranker,
                 self.c.settings.rerank.top_n,
+                self.c.search_lexical,
             )
         return [
             Source(

@@ -16,6 +16,7 @@ from llm.types import ChatModel
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
 from retrieval.embedders import EmbedderRegistry
 from retrieval.index_store import IndexStore
+from retrieval.lexical import LexicalStore
 from retrieval.vector_index import gpu_available
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,15 @@ class Container:
     embedder: Embedder  # the configured default
     embedders: EmbedderRegistry
     indexes: IndexStore
+    lexical: LexicalStore
     blobs: BlobStore
     chat_model: ChatModel | None = None
     reranker: Reranker | None = None  # only when GROUNDED_RERANK__MODEL_PATH is set
+
+    @property
+    def search_lexical(self) -> LexicalStore | None:
+        """The BM25 store when retrieval is hybrid, else None (dense only)."""
+        return self.lexical if self.settings.retrieval.mode == "hybrid" else None
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -114,6 +121,7 @@ def build_container(
         embedder=embedder,
         embedders=build_embedders(settings, embedder),
         indexes=IndexStore(settings.index_dir, use_gpu=use_gpu),
+        lexical=LexicalStore(settings.lexical_dir),
         blobs=BlobStore(settings.originals_dir),
         chat_model=chat_model or (build_chat_model(settings) if with_llm else None),
         reranker=build_reranker(settings),

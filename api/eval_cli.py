@@ -33,6 +33,7 @@ def run_eval(
     seed: int = 0,
     out_dir: Path | None = None,
     keep: bool = False,
+    modes: Sequence[str] = ("dense", "hybrid"),
 ) -> dict[str, Any]:
     """Ingest `folder`'s corpus into a new collection, run its queries, return the report."""
     corpus, queries = load_beir(folder)
@@ -43,7 +44,8 @@ def run_eval(
     names = _ingest(container, name, corpus)
     ingest_s = time.perf_counter() - start
     try:
-        metrics = _score(container, name, names, queries, ks)
+        chunks = _chunk_count(container, name)
+        results = {m: _score(container, name, names, queries, ks, m) for m in modes}
     finally:
         if not keep:
             _drop(container, name)
@@ -52,11 +54,11 @@ def run_eval(
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "embedding_model": container.embedder.model_id,
         "documents": len(corpus),
-        "chunks": metrics.pop("_chunks"),
+        "chunks": chunks,
         "ingest_seconds": round(ingest_s, 1),
         "k": list(ks),
         "query_sample": {"limit": limit, "seed": seed},
-        **metrics,
+        "modes": results,
     }
     if out_dir is not None:
         _write(report, out_dir)
@@ -89,26 +91,41 @@ def _ingest(container: Container, name: str, corpus: dict[str, tuple[str, str]])
     return names
 
 
+def _chunk_count(container: Container, name: str) -> int:
+    with container.sessions() as s:
+        q = (
+            select(func.count())
+            .select_from(Chunk)
+            .join(Collection, Collection.id == Chunk.collection_id)
+            .where(Collection.name == name, Chunk.generation == Collection.generation)
+        )
+        return int(s.scalar(q) or 0)
+
+
 def _score(
     container: Container,
     name: str,
     names: dict[str, str],
     queries: list[Query],
     ks: Sequence[int],
+    mode: str,
 ) -> dict[str, Any]:
+    """Every query through the normal search, dense alone or fused with BM25."""
     depth = max([*ks, 10])
+    lexical = container.lexical if mode == "hybrid" else None
     results: list[list[Ranked]] = []
     latencies: list[float] = []
     with container.sessions() as s:
         coll = s.scalar(select(Collection).where(Collection.name == name))
         assert coll is not None
-        chunks = s.scalar(select(func.count()).where(Chunk.collection_id == coll.id))
         for q in queries:
             t0 = time.perf_counter()
-            hits = search(s, container.indexes, container.embedders, q.text, [coll], depth)
+            hits = search(
+                s, container.indexes, container.embedders, q.text, [coll], depth, lexical=lexical
+            )
             latencies.append((time.perf_counter() - t0) * 1000)
             results.append([Ranked(names.get(h.filename, h.filename), h.text) for h in hits])
-    return {**summarize(queries, results, latencies, ks), "_chunks": int(chunks or 0)}
+    return summarize(queries, results, latencies, ks)
 
 
 def _drop(container: Container, name: str) -> None:
@@ -125,13 +142,15 @@ def _write(report: dict[str, Any], out_dir: Path) -> None:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The report as a one-row Markdown table."""
-    cols = [f"hit@{k}" for k in report["k"]] + [f"recall@{k}" for k in report["k"]]
-    cols += ["mrr@10"] + (["ndcg@10"] if report["graded"] else [])
-    head = ["set", "queries", *cols, "p50 ms", "p95 ms"]
-    row = [report["set"], str(report["queries"])]
-    row += [f"{report[c]:.3f}" for c in cols]
-    row += [f"{report['latency_p50_ms']:.1f}", f"{report['latency_p95_ms']:.1f}"]
-    return "\n".join(
-        ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), "| " + " | ".join(row) + " |"]
-    )
+    """The report as a Markdown table, one row per retrieval mode."""
+    ks = report["k"]
+    graded = any(m["graded"] for m in report["modes"].values())
+    cols = [f"hit@{k}" for k in ks] + [f"recall@{k}" for k in ks] + ["mrr@10"]
+    cols += ["ndcg@10"] if graded else []
+    head = ["set", "mode", "queries", *cols, "p50 ms", "p95 ms"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for mode, m in report["modes"].items():
+        row = [report["set"], mode, str(m["queries"]), *(f"{m[c]:.3f}" for c in cols)]
+        row += [f"{m['latency_p50_ms']:.1f}", f"{m['latency_p95_ms']:.1f}"]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)

@@ -42,6 +42,12 @@ class WorkerSettings(BaseModel):
     retire_after_s: float = 60.0
 
 
+class RetrievalSettings(BaseModel):
+    """How chunks are found: dense (FAISS) alone, or fused with BM25."""
+
+    mode: str = "hybrid"  # "hybrid" or "dense"
+
+
 class RerankSettings(BaseModel):
     """An optional cross-encoder that re-orders the best dense hits (off when no path)."""
 
@@ -89,6 +95,7 @@ class Settings(BaseSettings):
     source_roots: str = ""
     embedding: EmbeddingSettings = EmbeddingSettings()
     ingest: IngestSettings = IngestSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
     rerank: RerankSettings = RerankSettings()
     worker: WorkerSettings = WorkerSettings()
     llm: LLMSettings = LLMSettings()
@@ -109,6 +116,11 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         """Where FAISS files live (derived state, rebuildable from SQL)."""
         return self.home / "index"
+
+    @property
+    def lexical_dir(self) -> Path:
+        """Where the BM25 indexes live (derived state, rebuildable from SQL)."""
+        return self.home / "lexical"
 
     @property
     def originals_dir(self) -> Path:

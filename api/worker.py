@@ -93,10 +93,14 @@ class Worker:
     def checkpoint(self) -> None:
         """Write every index that moved since its file was saved."""
         with self.c.sessions() as s:
-            for coll in s.scalars(select(Collection).where(Collection.embedder_dim.is_not(None))):
+            colls = s.scalars(select(Collection).where(Collection.embedder_dim.is_not(None)))
+            for coll in colls.all():
                 meta = {"collection_id": coll.id, "model_id": coll.embedder_model_id}
                 if self.c.indexes.checkpoint(coll.id, coll.generation, meta):
                     failpoints.hit("after_checkpoint")
+                # BM25 is written here, not per job: at once when the queue runs dry, and
+                # every checkpoint_interval_s during a long one.
+                self.c.lexical.sync(s, coll.id, coll.generation)
         self._last_checkpoint = time.monotonic()
 
     def tick(self, now: datetime | None = None) -> list[int]:
@@ -139,9 +143,11 @@ class Worker:
             coll = s.get(Collection, collection_id)
             if coll is None:
                 self.c.indexes.drop(collection_id)  # the collection was deleted
+                self.c.lexical.drop(collection_id)
             elif coll.embedder_dim:
                 self.c.indexes.current(s, collection_id, coll.generation, coll.embedder_dim)
                 if self.c.indexes.drop(collection_id, keep=coll.generation):
+                    self.c.lexical.drop(collection_id, keep=coll.generation)
                     log.info("collection %d now serves generation %d", coll.id, coll.generation)
 
     def _give_up(self, s: Session, job_id: int, doc_id: int | None) -> None:

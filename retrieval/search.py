@@ -14,6 +14,7 @@ from data.models import Chunk, Collection, Document
 from data.protocols import Embedders, Reranker
 from data.types import DocumentStatus
 from retrieval.index_store import IndexStore
+from retrieval.lexical import LexicalStore
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ class Hit:
     rerank_score: float | None = None  # the cross-encoder's, when one reranked the hits
 
 
+RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al.); tuned by `grounded eval`
+
+
 def search(
     session: Session,
     indexes: IndexStore,
@@ -81,24 +85,25 @@ def search(
     filters: Filters | None = None,
     reranker: Reranker | None = None,
     rerank_top_n: int = 20,
+    lexical: LexicalStore | None = None,
 ) -> list[Hit]:
-    """The `top_k` chunks most similar to `query` over `collections`, best first.
+    """The `top_k` best chunks for `query` over `collections`, best first.
 
-    With a reranker, the best `rerank_top_n` by cosine are re-ordered by it; `score` stays
-    the cosine similarity (refusal is calibrated on it).
+    Dense (FAISS) alone, or fused with BM25 (`lexical`) by reciprocal rank; a reranker then
+    re-orders the best `rerank_top_n`. `score` is always the cosine similarity (refusal is
+    calibrated on it), also for chunks only BM25 found.
     """
-    if reranker is not None:
-        pool = _dense(
-            session, indexes, embedders, query, collections, max(top_k, rerank_top_n), filters
-        )
-        scores = reranker.score(query, [h.text for h in pool])
-        ranked = [replace(h, rerank_score=float(x)) for h, x in zip(pool, scores, strict=True)]
-        ranked.sort(key=lambda h: (-(h.rerank_score or 0.0), -h.score, h.chunk_id))
-        return ranked[:top_k]
-    return _dense(session, indexes, embedders, query, collections, top_k, filters)
+    depth = max(top_k, rerank_top_n) if reranker is not None else top_k
+    pool = _retrieve(session, indexes, embedders, query, collections, depth, filters, lexical)
+    if reranker is None:
+        return pool[:top_k]
+    scores = reranker.score(query, [h.text for h in pool])
+    ranked = [replace(h, rerank_score=float(x)) for h, x in zip(pool, scores, strict=True)]
+    ranked.sort(key=lambda h: (-(h.rerank_score or 0.0), -h.score, h.chunk_id))
+    return ranked[:top_k]
 
 
-def _dense(
+def _retrieve(
     session: Session,
     indexes: IndexStore,
     embedders: Embedders,
@@ -106,33 +111,53 @@ def _dense(
     collections: Sequence[Collection],
     top_k: int,
     filters: Filters | None,
+    lexical: LexicalStore | None,
 ) -> list[Hit]:
     searchable = [c for c in collections if c.embedder_model_id is not None]
-    if not searchable:
-        return []
     # Over-fetch: some ids may belong to rows deleted since the index was read.
     fetch = top_k * 2 + 10
-    scored: dict[int, float] = {}
+    cosine: dict[int, float] = {}
+    fused: dict[int, float] = {}
     qvecs: dict[str, np.ndarray] = {}  # collections rebuilt with another model need their own
     for coll in searchable:
         emb = embedders.for_collection(coll.embedder_model_id, coll.embedder_path)
         if emb.model_id not in qvecs:
             qvecs[emb.model_id] = emb.embed_batch([query], "query")
+        qvec = qvecs[emb.model_id]
         idx = indexes.current(session, coll.id, coll.generation, emb.dim)
         allowed = allowed_ids(session, coll, filters) if filters and filters.active else None
-        scores, ids = idx.search(qvecs[emb.model_id], fetch, allowed)
-        for score, cid in zip(scores[0].tolist(), ids[0].tolist(), strict=True):
-            if cid >= 0:
-                scored[int(cid)] = float(score)
-    if not scored:
+        scores, ids = idx.search(qvec, fetch, allowed)
+        dense = [(int(c), float(x)) for x, c in zip(scores[0], ids[0], strict=True) if c >= 0]
+        cosine.update(dense)
+        ranks = [[c for c, _ in dense]]
+        if lexical is not None:
+            bm25 = [c for c, _ in lexical.search(coll.id, coll.generation, query, fetch, allowed)]
+            for c in bm25:
+                vec = idx.vector(c) if c not in cosine else None
+                if vec is not None:  # found by words only: its cosine is still the score
+                    cosine[c] = float(vec @ qvec[0])
+            ranks.append([c for c in bm25 if c in cosine])
+        for ranking in ranks:
+            for rank, c in enumerate(ranking):
+                fused[c] = fused.get(c, 0.0) + 1.0 / (RRF_K + rank + 1)
+    hits = _rows(session, searchable, cosine)
+    hits.sort(key=lambda h: (-fused[h.chunk_id], -h.score, h.chunk_id))
+    return hits[:top_k]
+
+
+def _rows(
+    session: Session, searchable: Sequence[Collection], cosine: dict[int, float]
+) -> list[Hit]:
+    """Hits for the chunks whose rows are committed and whose document is not being deleted."""
+    if not cosine:
         return []
     names = {c.id: c.name for c in searchable}
     rows = session.execute(
         select(Chunk, Document.filename)
         .join(Document, Document.id == Chunk.document_id)
-        .where(Chunk.id.in_(list(scored)), Document.status != DocumentStatus.DELETING.value)
+        .where(Chunk.id.in_(list(cosine)), Document.status != DocumentStatus.DELETING.value)
     ).all()
-    hits = [
+    return [
         Hit(
             chunk_id=chunk.id,
             document_id=chunk.document_id,
@@ -143,9 +168,7 @@ def _dense(
             page_label=chunk.page_label,
             heading=chunk.heading,
             text=chunk.text,
-            score=scored[chunk.id],
+            score=cosine[chunk.id],
         )
         for chunk, filename in rows
     ]
-    hits.sort(key=lambda h: (-h.score, h.chunk_id))
-    return hits[:top_k]

@@ -69,6 +69,13 @@ class VectorIndex:
         scores, ids = searcher.search(q, k)
         return scores, ids
 
+    def vector(self, chunk_id: int) -> np.ndarray | None:
+        """The stored vector of `chunk_id`, or None if the index does not hold it."""
+        try:
+            return np.asarray(self.index.reconstruct(int(chunk_id)), dtype=np.float32)
+        except RuntimeError:  # IndexIDMap2 raises for an unknown id
+            return None
+
     def to_gpu(self) -> None:
         """Search on a GPU replica (the CPU index stays the master that is saved)."""
         self.gpu_index = faiss.index_cpu_to_gpu(gpu_resources(), 0, self.index)

@@ -40,5 +40,6 @@ def search_chunks(body: SearchIn, session: SessionDep, container: ContainerDep) 
         filters,
         container.reranker,
         container.settings.rerank.top_n,
+        container.search_lexical,
     )
     return SearchOut(hits=[HitOut(**h.__dict__) for h in hits])

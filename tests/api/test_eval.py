@@ -41,15 +41,17 @@ def make_set(root: Path) -> Path:
 def test_eval_scores_a_known_set_and_cleans_up(container: Container, tmp_path: Path) -> None:
     out = tmp_path / "out"
     report = run_eval(container, make_set(tmp_path), ks=[1, 3], out_dir=out, collection="ev")
-    assert (report["documents"], report["chunks"], report["queries"]) == (3, 3, 3)
-    assert report["unlabelled"] == 1
-    assert report["hit@1"] == report["recall@1"] == report["mrr@10"] == 1.0
-    assert report["ndcg@10"] == 1.0 and report["graded"] is False
-    assert report["latency_p95_ms"] >= report["latency_p50_ms"] > 0
+    assert (report["documents"], report["chunks"]) == (3, 3)
+    assert set(report["modes"]) == {"dense", "hybrid"}
+    for m in report["modes"].values():
+        assert (m["queries"], m["unlabelled"]) == (3, 1)
+        assert m["hit@1"] == m["recall@1"] == m["mrr@10"] == 1.0
+        assert m["ndcg@10"] == 1.0 and m["graded"] is False
+        assert m["latency_p95_ms"] >= m["latency_p50_ms"] > 0
     saved = json.loads(next(out.glob("tiny-*.json")).read_text())
-    assert saved["hit@3"] == 1.0
+    assert saved["modes"]["hybrid"]["hit@3"] == 1.0
     table = next(out.glob("tiny-*.md")).read_text()
-    assert table == markdown(report) + "\n" and "| tiny | 3 | 1.000 |" in table
+    assert table == markdown(report) + "\n" and "| tiny | dense | 3 | 1.000 |" in table
     with container.sessions() as s:  # the throw-away collection is gone
         assert s.scalar(select(Collection).where(Collection.name == "ev")) is None
 
@@ -61,5 +63,6 @@ def test_eval_answer_rule_needs_the_answer_string(container: Container, tmp_path
     for rec in lines:
         rec["answers"] = ["a phrase nobody wrote"] if rec["answers"] else []
     (folder / "queries.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    report = run_eval(container, folder, ks=[3])
-    assert report["hit@3"] == 0.0 and report["recall@3"] == 1.0
+    report = run_eval(container, folder, ks=[3], modes=["dense"])
+    dense = report["modes"]["dense"]
+    assert dense["hit@3"] == 0.0 and dense["recall@3"] == 1.0
