@@ -103,7 +103,9 @@ def answer(
     start = time.perf_counter()
     query = standalone_question(model, question, history, config, cancel)
     sources = retrieve(query)
-    if not sources or sources[0].score < config.refusal_threshold:
+    # The best cosine among the sources: with hybrid retrieval the first source may be a
+    # BM25 find, and the threshold was calibrated on the best dense similarity.
+    if not sources or max(src.score for src in sources) < config.refusal_threshold:
         yield Final(
             answer=REFUSAL,
             query=query,
