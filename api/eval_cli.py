@@ -20,7 +20,7 @@ from data.models import Chunk, Collection
 from ingest.collections import request_collection_delete
 from ingest.uploads import accept_upload, clean_filename
 from retrieval.evaluation import Query, Ranked, load_beir, summarize
-from retrieval.search import search
+from retrieval.search import DENSE_WEIGHT, search
 
 
 def run_eval(
@@ -37,8 +37,7 @@ def run_eval(
 ) -> dict[str, Any]:
     """Ingest `folder`'s corpus into a new collection, run its queries, return the report."""
     corpus, queries = load_beir(folder)
-    if limit and limit < len(queries):
-        queries = random.Random(seed).sample(queries, limit)
+    queries = random.Random(seed).sample(queries, min(limit or len(queries), len(queries)))
     name = collection or f"eval-{uuid.uuid4().hex[:8]}"
     start = time.perf_counter()
     names = _ingest(container, name, corpus)
@@ -112,7 +111,9 @@ def _score(
 ) -> dict[str, Any]:
     """Every query through the normal search, dense alone or fused with BM25."""
     depth = max([*ks, 10])
-    lexical = container.lexical if mode == "hybrid" else None
+    # "dense", "hybrid", or "hybrid@W": hybrid with the dense list weighted W in the fusion.
+    lexical = container.lexical if mode.startswith("hybrid") else None
+    weight = float(mode.split("@", 1)[1]) if "@" in mode else DENSE_WEIGHT
     results: list[list[Ranked]] = []
     latencies: list[float] = []
     with container.sessions() as s:
@@ -121,11 +122,22 @@ def _score(
         for q in queries:
             t0 = time.perf_counter()
             hits = search(
-                s, container.indexes, container.embedders, q.text, [coll], depth, lexical=lexical
+                s,
+                container.indexes,
+                container.embedders,
+                q.text,
+                [coll],
+                depth,
+                lexical=lexical,
+                dense_weight=weight,
             )
             latencies.append((time.perf_counter() - t0) * 1000)
             results.append([Ranked(names.get(h.filename, h.filename), h.text) for h in hits])
-    return summarize(queries, results, latencies, ks)
+    out: dict[str, Any] = dict(summarize(queries, results, latencies, ks))
+    # Two fixed halves (alternate queries of the seeded order): tune on one, report the other.
+    for half, sl in (("calibration", slice(0, None, 2)), ("report", slice(1, None, 2))):
+        out[half] = summarize(queries[sl], results[sl], latencies[sl], ks)
+    return out
 
 
 def _drop(container: Container, name: str) -> None:

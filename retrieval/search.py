@@ -72,7 +72,9 @@ class Hit:
     rerank_score: float | None = None  # the cross-encoder's, when one reranked the hits
 
 
-RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al.); tuned by `grounded eval`
+RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al.)
+# The dense list's weight in the fusion (BM25's is 1); chosen by `grounded eval`.
+DENSE_WEIGHT = 1.0
 
 
 def search(
@@ -86,6 +88,7 @@ def search(
     reranker: Reranker | None = None,
     rerank_top_n: int = 20,
     lexical: LexicalStore | None = None,
+    dense_weight: float = DENSE_WEIGHT,
 ) -> list[Hit]:
     """The `top_k` best chunks for `query` over `collections`, best first.
 
@@ -94,7 +97,9 @@ def search(
     calibrated on it), also for chunks only BM25 found.
     """
     depth = max(top_k, rerank_top_n) if reranker is not None else top_k
-    pool = _retrieve(session, indexes, embedders, query, collections, depth, filters, lexical)
+    pool = _retrieve(
+        session, indexes, embedders, query, collections, depth, filters, lexical, dense_weight
+    )
     if reranker is None:
         return pool[:top_k]
     scores = reranker.score(query, [h.text for h in pool])
@@ -112,6 +117,7 @@ def _retrieve(
     top_k: int,
     filters: Filters | None,
     lexical: LexicalStore | None,
+    dense_weight: float,
 ) -> list[Hit]:
     searchable = [c for c in collections if c.embedder_model_id is not None]
     # Over-fetch: some ids may belong to rows deleted since the index was read.
@@ -129,17 +135,17 @@ def _retrieve(
         scores, ids = idx.search(qvec, fetch, allowed)
         dense = [(int(c), float(x)) for x, c in zip(scores[0], ids[0], strict=True) if c >= 0]
         cosine.update(dense)
-        ranks = [[c for c, _ in dense]]
+        ranks = [(dense_weight, [c for c, _ in dense])]
         if lexical is not None:
             bm25 = [c for c, _ in lexical.search(coll.id, coll.generation, query, fetch, allowed)]
             for c in bm25:
                 vec = idx.vector(c) if c not in cosine else None
                 if vec is not None:  # found by words only: its cosine is still the score
                     cosine[c] = float(vec @ qvec[0])
-            ranks.append([c for c in bm25 if c in cosine])
-        for ranking in ranks:
+            ranks.append((1.0, [c for c in bm25 if c in cosine]))
+        for weight, ranking in ranks:
             for rank, c in enumerate(ranking):
-                fused[c] = fused.get(c, 0.0) + 1.0 / (RRF_K + rank + 1)
+                fused[c] = fused.get(c, 0.0) + weight / (RRF_K + rank + 1)
     hits = _rows(session, searchable, cosine)
     hits.sort(key=lambda h: (-fused[h.chunk_id], -h.score, h.chunk_id))
     return hits[:top_k]
