@@ -9,11 +9,9 @@ is the corpus `_id` again (`doc_id`).
 
 from __future__ import annotations
 
-import csv
-import json
 import random
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,6 +23,7 @@ from api.settings import Settings  # noqa: E402
 from api.worker import Worker  # noqa: E402
 from data.migrate import upgrade  # noqa: E402
 from ingest.uploads import accept_upload  # noqa: E402
+from retrieval import evaluation  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 
@@ -36,30 +35,9 @@ T = TypeVar("T")
 
 def load_beir(folder: Path) -> tuple[Corpus, list[Query], Qrels]:
     """(corpus {id: (title, text)}, queries [(qid, text, answers)], qrels {qid: {doc ids}})."""
-    corpus: Corpus = {}
-    for rec in _jsonl(folder / "corpus.jsonl"):
-        corpus[str(rec["_id"])] = (rec.get("title") or "", rec["text"])
-    queries = [
-        (str(rec["_id"]), rec["text"], list(rec.get("answers") or []))
-        for rec in _jsonl(folder / "queries.jsonl")
-    ]
-    qrels: Qrels = {}
-    qrels_file = folder / "qrels" / "test.tsv"
-    if qrels_file.exists():
-        with qrels_file.open(encoding="utf-8", newline="") as f:
-            rows = csv.reader(f, delimiter="\t")
-            next(rows, None)  # header
-            for row in rows:
-                if len(row) >= 2:
-                    qrels.setdefault(row[0], set()).add(row[1])
-    return corpus, queries, qrels
-
-
-def _jsonl(path: Path) -> Iterable[dict]:
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
+    corpus, queries = evaluation.load_beir(folder)
+    qrels = {q.id: set(q.relevant) for q in queries if q.relevant}
+    return corpus, [(q.id, q.text, list(q.answers)) for q in queries], qrels
 
 
 def doc_id(filename: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -71,3 +72,28 @@ class ScriptedChatModel:
         self.calls += 1
         for word in self.reply.split(" "):
             yield word + " "
+
+
+def save_tiny_bert(dest: Path, *, num_labels: int | None = None, init_range: float = 0.02) -> Path:
+    """A random 1-layer, 32-wide BERT with MiniLM's tokenizer, saved offline to `dest`."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, BertModel
+
+    from retrieval.embedder import bundled_model_path
+
+    tok = AutoTokenizer.from_pretrained(str(bundled_model_path()))
+    torch.manual_seed(1)
+    cfg = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=num_labels or 2,
+        initializer_range=init_range,
+    )
+    model = BertForSequenceClassification(cfg) if num_labels else BertModel(cfg)
+    model.save_pretrained(dest)
+    tok.save_pretrained(dest)
+    return dest

@@ -14,8 +14,8 @@ from api import failpoints
 from api.container import Container
 from api.worker import Worker
 from data.models import Chunk, Collection, Document, IndexLog, Source
-from retrieval.embedder import bundled_model_path
 from retrieval.search import search
+from tests.helpers import save_tiny_bert
 
 CANTEEN = b"# Canteen\n\nOn Fridays the canteen serves fish and chips.\n"
 PARKING = b"# Parking\n\nVisitors park in the north lot next to the loading bay.\n"
@@ -91,23 +91,10 @@ def upload_status(client: TestClient, name: str, data: bytes, collection: str) -
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A different (random, 32-dim) sentence-transformers model, built offline for the test."""
-    import torch
     from sentence_transformers import SentenceTransformer, models
-    from transformers import AutoTokenizer, BertConfig, BertModel
 
     dest = tmp_path_factory.mktemp("models")
-    tok = AutoTokenizer.from_pretrained(str(bundled_model_path()))
-    torch.manual_seed(0)
-    cfg = BertConfig(
-        vocab_size=tok.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(cfg).save_pretrained(dest / "hf")
-    tok.save_pretrained(dest / "hf")
+    save_tiny_bert(dest / "hf")
     word = models.Transformer(str(dest / "hf"), max_seq_length=64)
     st = SentenceTransformer(modules=[word, models.Pooling(32, "mean")], device="cpu")
     st.save(str(dest / "tiny-st"))

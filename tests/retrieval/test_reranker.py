@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.container import build_container
 from api.worker import Worker
-from retrieval.embedder import bundled_model_path
 from retrieval.reranker import CrossEncoderReranker
 from tests.conftest import make_settings
+from tests.helpers import save_tiny_bert
 
 MENU = "# Note {i}\n\nThe canteen menu number {i} lists soup, bread and tea.\n"
 DOCS = {f"note-{i}.md": MENU.format(i=i).encode() for i in range(6)}
@@ -22,25 +22,9 @@ DOCS = {f"note-{i}.md": MENU.format(i=i).encode() for i in range(6)}
 @pytest.fixture(scope="module")
 def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 1-layer BERT cross-encoder: arbitrary but deterministic relevance scores."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
     dest = tmp_path_factory.mktemp("reranker") / "tiny-ce"
-    tok = AutoTokenizer.from_pretrained(str(bundled_model_path()))
-    torch.manual_seed(1)
-    cfg = BertConfig(
-        vocab_size=tok.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=1,
-        initializer_range=2.0,  # spread the scores so the order is far from ties
-    )
-    BertForSequenceClassification(cfg).save_pretrained(dest)
-    tok.save_pretrained(dest)
-    return dest
+    # Wide initial weights spread the scores, so the order is far from ties.
+    return save_tiny_bert(dest, num_labels=1, init_range=2.0)
 
 
 def search(client: TestClient, top_k: int = 3) -> list[dict]:
