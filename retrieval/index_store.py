@@ -30,6 +30,26 @@ def log_head(session: Session, collection_id: int, generation: int = 1) -> int:
     return int(session.scalar(q) or 0)
 
 
+def log_tail(
+    session: Session, collection_id: int, generation: int, after: int, head: int
+) -> tuple[list[int], list[int]]:
+    """Chunk ids added and removed by the log entries in (after, head]; the last op wins."""
+    q = (
+        select(IndexLog.chunk_id, IndexLog.op)
+        .where(
+            IndexLog.collection_id == collection_id,
+            IndexLog.generation == generation,
+            IndexLog.seq > after,
+            IndexLog.seq <= head,
+        )
+        .order_by(IndexLog.seq)
+    )
+    last: dict[int, int] = {}
+    for chunk_id, op in session.execute(q):
+        last[chunk_id] = op
+    return [c for c, op in last.items() if op > 0], [c for c, op in last.items() if op < 0]
+
+
 def _vectors(session: Session, ids: list[int]) -> tuple[np.ndarray, list[bytes]]:
     """Vectors of the chunks among `ids` that still exist."""
     found: list[int] = []
@@ -144,21 +164,8 @@ class IndexStore:
 
     def _replay(self, session: Session, idx: VectorIndex, key: Key, head: int) -> None:
         """Apply log entries in (idx.seq, head]; the last op per chunk wins."""
-        q = (
-            select(IndexLog.chunk_id, IndexLog.op)
-            .where(
-                IndexLog.collection_id == key[0],
-                IndexLog.generation == key[1],
-                IndexLog.seq > idx.seq,
-                IndexLog.seq <= head,
-            )
-            .order_by(IndexLog.seq)
-        )
-        last: dict[int, int] = {}
-        for chunk_id, op in session.execute(q):
-            last[chunk_id] = op
-        adds = [c for c, op in last.items() if op > 0]
-        removed = np.asarray([c for c, op in last.items() if op < 0], dtype=np.int64)
+        adds, removes = log_tail(session, key[0], key[1], idx.seq, head)
+        removed = np.asarray(removes, dtype=np.int64)
         found, blobs = _vectors(session, adds)
         # Added then deleted before we looked: drop it too.
         gone = np.setdiff1d(np.asarray(adds, dtype=np.int64), found)

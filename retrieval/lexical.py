@@ -18,8 +18,8 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from data.models import Chunk, IndexLog
-from retrieval.index_store import log_head
+from data.models import Chunk
+from retrieval.index_store import log_head, log_tail
 from retrieval.tokenize import tokenize
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class LexicalStore:
                 )
                 removes: list[int] = []
             else:
-                adds, removes = _tail(session, collection_id, generation, stamp, head)
+                adds, removes = log_tail(session, collection_id, generation, stamp, head)
             index = self._index(collection_id, generation, create=True)
             writer = index.writer(_HEAP, 1)
             if stamp and stamp <= head:  # a tail: re-adding after a crash must not duplicate
@@ -154,22 +154,3 @@ class LexicalStore:
             if path != self.path(collection_id, keep or 0):
                 shutil.rmtree(path, ignore_errors=True)
 
-
-def _tail(
-    session: Session, cid: int, gen: int, after: int, head: int
-) -> tuple[list[int], list[int]]:
-    """Chunk ids added and removed by log entries in (after, head]; the last op wins."""
-    last: dict[int, int] = {}
-    q = (
-        select(IndexLog.chunk_id, IndexLog.op)
-        .where(
-            IndexLog.collection_id == cid,
-            IndexLog.generation == gen,
-            IndexLog.seq > after,
-            IndexLog.seq <= head,
-        )
-        .order_by(IndexLog.seq)
-    )
-    for chunk_id, op in session.execute(q):
-        last[chunk_id] = op
-    return [c for c, op in last.items() if op > 0], [c for c, op in last.items() if op < 0]
