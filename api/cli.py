@@ -143,20 +143,37 @@ def reindex(
 
 @app.command(name="eval")
 def evaluate(
-    beir_dir: Annotated[Path, typer.Argument(help="corpus.jsonl, queries.jsonl, qrels/test.tsv")],
+    beir_dir: Annotated[
+        list[Path],
+        typer.Argument(help="corpus.jsonl, queries.jsonl, qrels/test.tsv; several are merged"),
+    ],
     collection: Annotated[str | None, typer.Option(help="throw-away collection name")] = None,
     k: Annotated[str, typer.Option(help="cut-offs, e.g. 1,5,10")] = "1,5,10",
-    limit: Annotated[int | None, typer.Option(help="a random sample of N queries")] = None,
+    limit: Annotated[int | None, typer.Option(help="a random sample of N queries per set")] = None,
     seed: int = 0,
     out: Annotated[Path | None, typer.Option(help="where JSON + Markdown go")] = None,
     keep: Annotated[bool, typer.Option(help="keep the collection afterwards")] = False,
-    modes: Annotated[str, typer.Option(help="retrieval modes to compare")] = "dense,hybrid",
+    modes: Annotated[
+        str, typer.Option(help="retrieval modes to compare: dense, hybrid, hybrid@WEIGHT[:K]")
+    ] = "dense,hybrid",
 ) -> None:
-    """Score retrieval on a labelled set: hit@k, recall@k, MRR@10, nDCG@10, latency."""
+    """Score retrieval on a labelled set: hit@k, recall@k, MRR@10, nDCG@10, latency.
+
+    Several sets are ingested into one collection and each is scored on its own questions,
+    the others' documents acting as distractors."""
     from api.container import build_container
     from api.eval_cli import markdown, run_eval
     from data.migrate import upgrade
+    from retrieval.search import Fusion
 
+    mode_list = [m.strip() for m in modes.split(",") if m.strip()]
+    for m in mode_list:
+        try:
+            if m not in ("dense", "hybrid"):
+                assert m.startswith("hybrid@")
+                Fusion.parse(m.split("@", 1)[1])
+        except (AssertionError, ValueError):
+            raise typer.BadParameter(f"{m!r}: use dense, hybrid or hybrid@WEIGHT[:K]") from None
     settings = _setup()
     upgrade(settings.db_url)
     ks = sorted({int(x) for x in k.split(",") if x.strip()})
@@ -171,7 +188,7 @@ def evaluate(
             seed=seed,
             out_dir=out or settings.home / "eval",
             keep=keep,
-            modes=[m.strip() for m in modes.split(",") if m.strip()],
+            modes=mode_list,
         )
     finally:
         container.close()

@@ -7,6 +7,7 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,12 @@ from data.models import Chunk, Collection
 from ingest.collections import request_collection_delete
 from ingest.uploads import accept_upload, clean_filename
 from retrieval.evaluation import Query, Ranked, load_beir, summarize
-from retrieval.search import DENSE_WEIGHT, search
+from retrieval.search import Fusion, search
 
 
 def run_eval(
     container: Container,
-    folder: Path,
+    folder: Path | Sequence[Path],
     *,
     collection: str | None = None,
     ks: Sequence[int] = (1, 5, 10),
@@ -35,21 +36,30 @@ def run_eval(
     keep: bool = False,
     modes: Sequence[str] = ("dense", "hybrid"),
 ) -> dict[str, Any]:
-    """Ingest `folder`'s corpus into a new collection, run its queries, return the report."""
-    corpus, queries = load_beir(folder)
-    queries = random.Random(seed).sample(queries, min(limit or len(queries), len(queries)))
+    """Ingest the corpus of `folder` (or of several, merged into one collection), run the
+    queries, return the report. Merged sets are scored each on its own questions, with the
+    other sets' documents as distractors; `limit` samples each set."""
+    folders = [folder] if isinstance(folder, Path) else list(folder)
+    sets = _load(folders, limit, seed)
+    corpus = {rid: doc for c, _ in sets.values() for rid, doc in c.items()}
     name = collection or f"eval-{uuid.uuid4().hex[:8]}"
     start = time.perf_counter()
     names = _ingest(container, name, corpus)
     ingest_s = time.perf_counter() - start
     try:
         chunks = _chunk_count(container, name)
-        results = {m: _score(container, name, names, queries, ks, m) for m in modes}
+        per_set = {
+            set_name: {
+                "documents": len(c),
+                "modes": {m: _score(container, name, names, qs, ks, m) for m in modes},
+            }
+            for set_name, (c, qs) in sets.items()
+        }
     finally:
         if not keep:
             _drop(container, name)
     report: dict[str, Any] = {
-        "set": folder.name,
+        "set": "+".join(sets),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "embedding_model": container.embedder.model_id,
         "documents": len(corpus),
@@ -57,11 +67,35 @@ def run_eval(
         "ingest_seconds": round(ingest_s, 1),
         "k": list(ks),
         "query_sample": {"limit": limit, "seed": seed},
-        "modes": results,
+        "modes": next(iter(per_set.values()))["modes"],
     }
+    if len(sets) > 1:
+        report["sets"] = per_set
+        del report["modes"]
     if out_dir is not None:
         _write(report, out_dir)
     return report
+
+
+def _load(
+    folders: Sequence[Path], limit: int | None, seed: int
+) -> dict[str, tuple[dict[str, tuple[str, str]], list[Query]]]:
+    """Each set's corpus and seeded query sample; ids get the set's name when merging."""
+    out = {}
+    for folder in folders:
+        corpus, queries = load_beir(folder)
+        queries = random.Random(seed).sample(queries, min(limit or len(queries), len(queries)))
+        if len(folders) > 1:  # ids are only unique within a set
+            p = f"{folder.name}-"
+            corpus = {p + rid: doc for rid, doc in corpus.items()}
+            queries = [
+                replace(q, id=p + q.id, relevant={p + d: g for d, g in q.relevant.items()})
+                for q in queries
+            ]
+        if folder.name in out:
+            raise ValueError(f"two sets are named {folder.name!r}")
+        out[folder.name] = (corpus, queries)
+    return out
 
 
 def _ingest(container: Container, name: str, corpus: dict[str, tuple[str, str]]) -> dict[str, str]:
@@ -111,9 +145,9 @@ def _score(
 ) -> dict[str, Any]:
     """Every query through the normal search, dense alone or fused with BM25."""
     depth = max([*ks, 10])
-    # "dense", "hybrid", or "hybrid@W": hybrid with the dense list weighted W in the fusion.
+    # "dense", "hybrid", or "hybrid@W[:K]": the dense list weighted W, fusion constant K.
     lexical = container.lexical if mode.startswith("hybrid") else None
-    weight = float(mode.split("@", 1)[1]) if "@" in mode else DENSE_WEIGHT
+    fusion = Fusion.parse(mode.split("@", 1)[1]) if "@" in mode else Fusion()
     results: list[list[Ranked]] = []
     latencies: list[float] = []
     with container.sessions() as s:
@@ -129,7 +163,7 @@ def _score(
                 [coll],
                 depth,
                 lexical=lexical,
-                dense_weight=weight,
+                fusion=fusion,
             )
             latencies.append((time.perf_counter() - t0) * 1000)
             results.append([Ranked(names.get(h.filename, h.filename), h.text) for h in hits])
@@ -154,15 +188,17 @@ def _write(report: dict[str, Any], out_dir: Path) -> None:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The report as a Markdown table, one row per retrieval mode."""
+    """The report as a Markdown table, one row per set and retrieval mode."""
     ks = report["k"]
-    graded = any(m["graded"] for m in report["modes"].values())
+    sets = report.get("sets") or {report["set"]: {"modes": report["modes"]}}
+    rows = [(n, mode, m) for n, v in sets.items() for mode, m in v["modes"].items()]
+    graded = any(m["graded"] for _, _, m in rows)
     cols = [f"hit@{k}" for k in ks] + [f"recall@{k}" for k in ks] + ["mrr@10"]
     cols += ["ndcg@10"] if graded else []
     head = ["set", "mode", "queries", *cols, "p50 ms", "p95 ms"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for mode, m in report["modes"].items():
-        row = [report["set"], mode, str(m["queries"]), *(f"{m[c]:.3f}" for c in cols)]
+    for set_name, mode, m in rows:
+        row = [set_name, mode, str(m["queries"]), *(f"{m[c]:.3f}" for c in cols)]
         row += [f"{m['latency_p50_ms']:.1f}", f"{m['latency_p95_ms']:.1f}"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)

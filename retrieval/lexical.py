@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from data.models import Chunk
 from retrieval.index_store import log_head, log_tail
+from retrieval.tokenize import VERSION as TOKENIZER_VERSION
 from retrieval.tokenize import tokenize
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,15 @@ class LexicalStore:
         return self.directory / f"lexical-{collection_id}-g{generation}"
 
     def stamp(self, collection_id: int, generation: int) -> int:
-        """The index-log seq the folder covers (0 when absent)."""
+        """The index-log seq the folder covers (0 when absent or from another tokenizer)."""
         try:
-            return int((self.path(collection_id, generation) / _STAMP).read_text())
-        except (OSError, ValueError):
+            text = (self.path(collection_id, generation) / _STAMP).read_text().split()
+        except OSError:
             return 0
+        # "v<tokenizer version> <seq>"; a folder from another version must be rebuilt.
+        if len(text) != 2 or text[0] != f"v{TOKENIZER_VERSION}" or not text[1].isdigit():
+            return 0
+        return int(text[1])
 
     def sync(self, session: Session, collection_id: int, generation: int) -> bool:
         """Writer only: apply the SQL log since the stamp; False when already current."""
@@ -95,7 +100,7 @@ class LexicalStore:
             writer.commit()
             writer.wait_merging_threads()
             tmp = path / (_STAMP + ".tmp")
-            tmp.write_text(str(head))
+            tmp.write_text(f"v{TOKENIZER_VERSION} {head}")
             os.replace(tmp, path / _STAMP)
         return True
 
@@ -153,4 +158,3 @@ class LexicalStore:
         for path in self.directory.glob(f"lexical-{collection_id}-g*"):
             if path != self.path(collection_id, keep or 0):
                 shutil.rmtree(path, ignore_errors=True)
-

@@ -72,10 +72,32 @@ class Hit:
     rerank_score: float | None = None  # the cross-encoder's, when one reranked the hits
 
 
-RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al.)
-# The dense list's weight in the fusion (BM25's is 1). Chosen with `grounded eval` on the
-# calibration halves of COVID-QA and CMRC 2018, where 0.25 beat 0.5 and 1 on both (README).
-DENSE_WEIGHT = 0.25
+# Chosen with bench/tune_retrieval.py on the calibration halves of COVID-QA and CMRC 2018
+# (README, "Retrieval tuning"): BM25 leads, dense breaks its ties and adds what words miss.
+DENSE_WEIGHT = 0.5
+RRF_K = 10
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """Weighted reciprocal-rank fusion: a list's item at rank r adds weight / (k + r)."""
+
+    dense_weight: float = DENSE_WEIGHT  # BM25's weight is 1
+    k: int = RRF_K
+
+    @classmethod
+    def parse(cls, spec: str) -> Fusion:
+        """ "W" or "W:K" (e.g. "0.5:10"), as `grounded eval --modes hybrid@W:K` writes it."""
+        weight, _, k = spec.partition(":")
+        return cls(float(weight), int(k) if k else RRF_K)
+
+    def scores(self, dense: Sequence[int], lexical: Sequence[int]) -> dict[int, float]:
+        """Fused score of every id in either ranking (best first in each)."""
+        fused: dict[int, float] = {}
+        for weight, ranking in ((self.dense_weight, dense), (1.0, lexical)):
+            for rank, c in enumerate(ranking):
+                fused[c] = fused.get(c, 0.0) + weight / (self.k + rank + 1)
+        return fused
 
 
 def search(
@@ -89,7 +111,7 @@ def search(
     reranker: Reranker | None = None,
     rerank_top_n: int = 20,
     lexical: LexicalStore | None = None,
-    dense_weight: float = DENSE_WEIGHT,
+    fusion: Fusion | None = None,
 ) -> list[Hit]:
     """The `top_k` best chunks for `query` over `collections`, best first.
 
@@ -99,7 +121,7 @@ def search(
     """
     depth = max(top_k, rerank_top_n) if reranker is not None else top_k
     pool = _retrieve(
-        session, indexes, embedders, query, collections, depth, filters, lexical, dense_weight
+        session, indexes, embedders, query, collections, depth, filters, lexical, fusion or Fusion()
     )
     if reranker is None:
         return pool[:top_k]
@@ -118,7 +140,7 @@ def _retrieve(
     top_k: int,
     filters: Filters | None,
     lexical: LexicalStore | None,
-    dense_weight: float,
+    fusion: Fusion,
 ) -> list[Hit]:
     searchable = [c for c in collections if c.embedder_model_id is not None]
     # Over-fetch: some ids may belong to rows deleted since the index was read.
@@ -136,17 +158,15 @@ def _retrieve(
         scores, ids = idx.search(qvec, fetch, allowed)
         dense = [(int(c), float(x)) for x, c in zip(scores[0], ids[0], strict=True) if c >= 0]
         cosine.update(dense)
-        ranks = [(dense_weight, [c for c, _ in dense])]
+        bm25: list[int] = []
         if lexical is not None:
-            bm25 = [c for c, _ in lexical.search(coll.id, coll.generation, query, fetch, allowed)]
-            for c in bm25:
+            for c, _ in lexical.search(coll.id, coll.generation, query, fetch, allowed):
                 vec = idx.vector(c) if c not in cosine else None
                 if vec is not None:  # found by words only: its cosine is still the score
                     cosine[c] = float(vec @ qvec[0])
-            ranks.append((1.0, [c for c in bm25 if c in cosine]))
-        for weight, ranking in ranks:
-            for rank, c in enumerate(ranking):
-                fused[c] = fused.get(c, 0.0) + weight / (RRF_K + rank + 1)
+                if c in cosine:
+                    bm25.append(c)
+        fused.update(fusion.scores([c for c, _ in dense], bm25))
     hits = _rows(session, searchable, cosine)
     hits.sort(key=lambda h: (-fused[h.chunk_id], -h.score, h.chunk_id))
     return hits[:top_k]

@@ -66,3 +66,28 @@ def test_eval_answer_rule_needs_the_answer_string(container: Container, tmp_path
     report = run_eval(container, folder, ks=[3], modes=["dense"])
     dense = report["modes"]["dense"]
     assert dense["hit@3"] == 0.0 and dense["recall@3"] == 1.0
+
+
+def test_eval_merges_sets_whose_ids_collide_and_scores_each(
+    container: Container, tmp_path: Path
+) -> None:
+    tiny = make_set(tmp_path)
+    other = tmp_path / "other"
+    (other / "qrels").mkdir(parents=True)
+    # The same document and query ids as "tiny", about other things.
+    docs = {"canteen": "The server room door code changes on the first of every month."}
+    (other / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": d, "title": "", "text": t}) + "\n" for d, t in docs.items())
+    )
+    q = {"_id": "q1", "text": "When does the server room code change?", "answers": ["first"]}
+    (other / "queries.jsonl").write_text(json.dumps(q) + "\n")
+    (other / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tcanteen\t1\n")
+    out = tmp_path / "out"
+    report = run_eval(container, [tiny, other], ks=[1], modes=["hybrid"], out_dir=out)
+    assert (report["set"], report["documents"], report["chunks"]) == ("tiny+other", 4, 4)
+    scored = {n: v["modes"]["hybrid"] for n, v in report["sets"].items()}
+    assert (scored["tiny"]["queries"], scored["other"]["queries"]) == (3, 1)
+    # Each question is answered from its own set, with the other set's documents beside it.
+    assert scored["tiny"]["hit@1"] == scored["other"]["hit@1"] == 1.0
+    assert "| other | hybrid | 1 | 1.000 |" in markdown(report)
+    assert next(out.glob("tiny+other-*.md")).read_text() == markdown(report) + "\n"

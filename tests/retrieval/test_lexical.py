@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -9,7 +10,8 @@ from api.container import Container
 from api.worker import Worker
 from data.models import Chunk, Collection, Document
 from retrieval.lexical import LexicalStore
-from retrieval.search import Filters, search
+from retrieval.search import RRF_K, Filters, Fusion, search
+from retrieval.tokenize import VERSION
 
 DOCS = {
     "zh.md": "# 战国\n\n《战国无双3》是由光荣和ω-force合作开发的游戏。\n".encode(),
@@ -58,13 +60,29 @@ def test_the_writer_keeps_it_in_step_with_sql(client: TestClient, container: Con
     with container.sessions() as s:
         rows = s.scalar(select(func.count()).select_from(Chunk))
         # Replaying the same tail again (a crash before the stamp was written) adds nothing.
-        (container.lexical.path(coll.id, 1) / "grounded.seq").write_text("1")
+        (container.lexical.path(coll.id, 1) / "grounded.seq").write_text(f"v{VERSION} 1")
         assert container.lexical.sync(s, coll.id, 1) is True
     fresh = LexicalStore(container.lexical.directory)
     assert len(fresh.search(coll.id, 1, "gasket shop opens fridays canteen", 50)) <= rows
     assert [c for c, _ in fresh.search(coll.id, 1, "gasket", 10)] == [
         c for c, _ in container.lexical.search(coll.id, 1, "gasket", 10)
     ]
+
+
+def test_an_index_from_another_tokenizer_version_is_rebuilt(
+    client: TestClient, container: Container
+) -> None:
+    coll = setup(client, container)
+    stamp = container.lexical.path(coll.id, 1) / "grounded.seq"
+    head = stamp.read_text().split()[1]
+    stamp.write_text(f"v{VERSION - 1} {head}")  # as an older release left it
+    assert container.lexical.stamp(coll.id, 1) == 0
+    with container.sessions() as s:
+        assert container.lexical.sync(s, coll.id, 1) is True
+    assert stamp.read_text() == f"v{VERSION} {head}"
+    # Built with today's terms: inflected forms meet their stems.
+    assert filenames(container, coll, "pumping gaskets") == ["en.md"]
+    assert filenames(container, coll, "the friday canteen") == ["other.md"]
 
 
 def test_hybrid_finds_what_dense_misses_and_keeps_cosine(
@@ -79,3 +97,26 @@ def test_hybrid_finds_what_dense_misses_and_keeps_cosine(
     assert hybrid[0].filename == "en.md"
     assert -1.0 <= hybrid[0].score <= 1.0  # still the cosine, whatever found it
     assert [h.filename for h in only_zh] == ["zh.md"]  # filters bind BM25 too
+
+
+def test_fusion_weights_the_lists_and_k_sets_how_fast_ranks_decay() -> None:
+    dense, bm25 = [1, 2, 3], [3, 4]
+
+    def order(f: Fusion) -> list[int]:
+        scores = f.scores(dense, bm25)
+        return sorted(scores, key=lambda c: -scores[c])
+
+    assert Fusion(1.0, 60).scores(dense, bm25)[3] == pytest.approx(1 / 63 + 1 / 61)
+    assert order(Fusion(1.0, 60)) == [3, 1, 2, 4]  # in both lists beats first in one
+    assert order(Fusion(0.25, 60)) == [3, 4, 1, 2]  # BM25 leads, dense breaks ties
+    # A small k makes rank 1 count for much more than rank 2: dense's first beats BM25's second.
+    assert order(Fusion(0.75, 1))[:2] == [3, 1]
+    assert order(Fusion(0.75, 60))[:2] == [3, 4]
+
+
+def test_fusion_specs_parse() -> None:
+    assert Fusion.parse("0.5") == Fusion(0.5, RRF_K)
+    assert Fusion.parse("0.5:10") == Fusion(0.5, 10)
+    for bad in ("", "x", "0.5:ten"):
+        with pytest.raises(ValueError):
+            Fusion.parse(bad)
