@@ -15,6 +15,7 @@ from ingest.blobs import BlobStore
 from llm.types import ChatModel
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
 from retrieval.embedders import EmbedderRegistry
+from retrieval.index_policy import IndexPolicy
 from retrieval.index_store import IndexStore
 from retrieval.lexical import LexicalStore
 from retrieval.vector_index import gpu_available
@@ -120,7 +121,14 @@ def build_container(
         sessions=make_sessionmaker(engine),
         embedder=embedder,
         embedders=build_embedders(settings, embedder),
-        indexes=IndexStore(settings.index_dir, use_gpu=use_gpu),
+        indexes=IndexStore(
+            settings.index_dir,
+            use_gpu=use_gpu,
+            policy=IndexPolicy(
+                exact_max=settings.retrieval.exact_max_chunks,
+                target_recall=settings.retrieval.ivf_target_recall,
+            ),
+        ),
         lexical=LexicalStore(settings.lexical_dir),
         blobs=BlobStore(settings.originals_dir),
         chat_model=chat_model or (build_chat_model(settings) if with_llm else None),

@@ -46,6 +46,9 @@ class RetrievalSettings(BaseModel):
     """How chunks are found: dense (FAISS) alone, or fused with BM25."""
 
     mode: str = "hybrid"  # "hybrid" or "dense"
+    # Exact search up to this many chunks per collection, an IVF index beyond (bench/search.py).
+    exact_max_chunks: int = 100_000
+    ivf_target_recall: float = 0.95  # recall@10 against exact search that IVF is tuned to
 
 
 class RerankSettings(BaseModel):

@@ -96,6 +96,7 @@ class Worker:
             colls = s.scalars(select(Collection).where(Collection.embedder_dim.is_not(None)))
             for coll in colls.all():
                 meta = {"collection_id": coll.id, "model_id": coll.embedder_model_id}
+                self.c.indexes.reshape(s, coll.id, coll.generation)
                 if self.c.indexes.checkpoint(coll.id, coll.generation, meta):
                     failpoints.hit("after_checkpoint")
                 # BM25 is written here, not per job: at once when the queue runs dry, and

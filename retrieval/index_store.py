@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from data.models import Chunk, IndexLog
+from retrieval.index_policy import IndexPolicy
 from retrieval.vector_index import VectorIndex, read_stamp
 
 log = logging.getLogger(__name__)
@@ -73,9 +74,12 @@ def _stack(blobs: Iterable[bytes], dim: int) -> np.ndarray:
 class IndexStore:
     """Per-collection indexes; readers get an object nobody mutates (copy-on-write)."""
 
-    def __init__(self, directory: Path, *, use_gpu: bool = False) -> None:
+    def __init__(
+        self, directory: Path, *, use_gpu: bool = False, policy: IndexPolicy | None = None
+    ) -> None:
         self.directory = directory
         self.use_gpu = use_gpu
+        self.policy = policy or IndexPolicy()
         self._lock = threading.Lock()
         self._current: dict[Key, VectorIndex] = {}
         self._stale_files: set[Key] = set()
@@ -158,6 +162,8 @@ class IndexStore:
                 idx.apply(np.asarray(ids), _stack(blobs, dim), np.zeros(0, np.int64), 0)
                 ids, blobs = [], []
         idx.apply(np.asarray(ids, dtype=np.int64), _stack(blobs, dim), np.zeros(0, np.int64), 0)
+        if self.policy.needs_reshape(idx):
+            idx = self.policy.reshape(idx)
         # Entries up to `head` may predate rows we just read; replaying them is harmless.
         idx.seq = 0
         return idx
@@ -170,6 +176,26 @@ class IndexStore:
         # Added then deleted before we looked: drop it too.
         gone = np.setdiff1d(np.asarray(adds, dtype=np.int64), found)
         idx.apply(found, _stack(blobs, idx.dim), np.concatenate([removed, gone]), head)
+
+    def reshape(self, session: Session, collection_id: int, generation: int) -> bool:
+        """Writer only: switch the index to the kind its size calls for (exact ↔ IVF, or a
+        retrained IVF once it has grown); False when it already fits. Searches keep using the
+        old object until the new one, caught up with the log, replaces it."""
+        key = (collection_id, generation)
+        idx = self._current.get(key)
+        if idx is None or not self.policy.needs_reshape(idx):
+            return False
+        new = self.policy.reshape(idx)
+        with self._lock:
+            now = self._current.get(key)
+            if now is not None and now.seq > new.seq:  # a reader caught up meanwhile
+                self._replay(session, new, key, now.seq)
+            if self.use_gpu:
+                new.to_gpu()
+            self._current[key] = new
+            self._stale_files.add(key)
+        log.info("index %s is now %s (%d vectors)", key, new.kind, new.ntotal)
+        return True
 
     def checkpoint(self, collection_id: int, generation: int, meta: dict[str, Any]) -> bool:
         """Persist the in-memory index (writer only); False if there is nothing newer."""

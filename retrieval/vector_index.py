@@ -18,7 +18,8 @@ _MAGIC = b"GRNDIDX1"
 
 @dataclass
 class VectorIndex:
-    """An exact inner-product index over unit vectors (score = cosine similarity)."""
+    """An inner-product index over unit vectors (score = cosine similarity): exact ("flat"),
+    or inverted lists ("ivf") for large collections. Both remove and replace ids in place."""
 
     dim: int
     index: Any
@@ -27,13 +28,36 @@ class VectorIndex:
 
     @classmethod
     def empty(cls, dim: int) -> VectorIndex:
-        """A new, empty index for `dim`-dimensional vectors."""
+        """A new, empty exact index for `dim`-dimensional vectors."""
         return cls(dim=dim, index=faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
 
     @property
     def ntotal(self) -> int:
         """How many vectors the index holds."""
         return int(self.index.ntotal)
+
+    @property
+    def kind(self) -> str:
+        """ "flat" (exact) or "ivf" (approximate, `nprobe` of `nlist` lists searched)."""
+        return "ivf" if isinstance(self.index, faiss.IndexIVF) else "flat"
+
+    @property
+    def nprobe(self) -> int:
+        """Lists an IVF search visits (0 for flat)."""
+        return int(self.index.nprobe) if self.kind == "ivf" else 0
+
+    def contents(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of everything in the index."""
+        if self.ntotal == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, self.dim), dtype=np.float32)
+        if self.kind == "flat":
+            ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+            flat: Any = faiss.downcast_index(self.index.index)
+        else:
+            ids = _ivf_ids(self.index)
+            return ids, self.index.reconstruct_batch(ids)
+        xb = faiss.rev_swig_ptr(flat.get_xb(), self.ntotal * self.dim)
+        return ids, np.array(xb, dtype=np.float32).reshape(-1, self.dim)
 
     def copy(self) -> VectorIndex:
         """A deep copy, so a reader's object is never mutated under it."""
@@ -60,9 +84,14 @@ class VectorIndex:
             n = queries.shape[0]
             return np.zeros((n, 0), dtype=np.float32), np.zeros((n, 0), dtype=np.int64)
         if allowed is not None:
-            # Filtered exactly inside FAISS (not after), so a filter never starves top-k.
+            # Filtered exactly inside FAISS (not after), so a filter never starves top-k; on
+            # IVF every list is visited, but only the allowed ids are scored.
             sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
-            params = faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]
+            params: Any
+            if self.kind == "ivf":
+                params = faiss.SearchParametersIVF(sel=sel, nprobe=self.index.nlist)  # type: ignore[call-arg]
+            else:
+                params = faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]
             found: tuple[np.ndarray, np.ndarray] = self.index.search(q, k, params=params)
             return found
         searcher = self.gpu_index if self.gpu_index is not None else self.index
@@ -73,7 +102,7 @@ class VectorIndex:
         """The stored vector of `chunk_id`, or None if the index does not hold it."""
         try:
             return np.asarray(self.index.reconstruct(int(chunk_id)), dtype=np.float32)
-        except RuntimeError:  # IndexIDMap2 raises for an unknown id
+        except RuntimeError:  # IndexIDMap2 and the IVF direct map raise for an unknown id
             return None
 
     def to_gpu(self) -> None:
@@ -107,6 +136,19 @@ class VectorIndex:
         meta = json.loads(raw[12 : 12 + hlen])
         index = faiss.deserialize_index(np.frombuffer(raw, dtype=np.uint8, offset=12 + hlen))
         return cls(dim=int(meta["dim"]), index=index, seq=int(meta["seq"])), meta
+
+
+def _ivf_ids(index: Any) -> np.ndarray:
+    """Every id stored in an IVF index's lists."""
+    invlists = index.invlists
+    parts = []
+    for lst in range(index.nlist):
+        size = invlists.list_size(lst)
+        if size:
+            ptr = invlists.get_ids(lst)
+            parts.append(np.array(faiss.rev_swig_ptr(ptr, size), dtype=np.int64))
+            invlists.release_ids(lst, ptr)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 def read_stamp(path: Path) -> int:

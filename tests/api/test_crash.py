@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -55,7 +54,7 @@ def wait_until(cond, timeout: float = 120.0) -> None:  # type: ignore[no-untyped
 
 def file_ids(path: Path) -> set[int]:
     idx, _ = VectorIndex.load(path)
-    return set(faiss.vector_to_array(idx.index.id_map).tolist())
+    return set(idx.contents()[0].tolist())
 
 
 @pytest.mark.parametrize(

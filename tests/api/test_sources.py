@@ -6,7 +6,6 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import faiss
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -51,7 +50,7 @@ def index_ids(container: Container, name: str = "default") -> set[int]:
         coll = s.scalar(select(Collection).where(Collection.name == name))
         assert coll is not None and coll.embedder_dim
         idx = container.indexes.current(s, coll.id, coll.generation, coll.embedder_dim)
-    return set(faiss.vector_to_array(idx.index.id_map).tolist())
+    return set(idx.contents()[0].tolist())
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pytest
 from sqlalchemy import delete, select
@@ -13,11 +12,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from data.db import make_engine, make_sessionmaker
 from data.models import DEFAULT_COLLECTION, Chunk, Collection, Document, IndexLog
+from retrieval.index_policy import IndexPolicy
 from retrieval.index_store import IndexStore, log_head
 from retrieval.vector_index import VectorIndex, read_stamp
 
 DIM = 8
 _rng = np.random.default_rng(1234)
+
+
+@pytest.fixture(params=["flat", "ivf"])
+def policy(request: pytest.FixtureRequest) -> IndexPolicy:
+    """Every test runs on both index kinds: "ivf" turns any non-empty index into IVF."""
+    return IndexPolicy(exact_max=10**9 if request.param == "flat" else 0)
 
 
 @pytest.fixture
@@ -87,12 +93,17 @@ def remove_chunks(sessions: sessionmaker[Session], cid: int, ids: list[int]) -> 
 
 
 def ids_of(idx: VectorIndex) -> set[int]:
-    return set(faiss.vector_to_array(idx.index.id_map).tolist())
+    return set(idx.contents()[0].tolist())
 
 
 def current(store: IndexStore, sessions: sessionmaker[Session], cid: int) -> VectorIndex:
+    """The caught-up index; then the kind its policy wants, as the writer's checkpoint does."""
     with sessions() as s:
-        return store.current(s, cid, 1, DIM)
+        idx = store.current(s, cid, 1, DIM)
+        if store.reshape(s, cid, 1):
+            idx = store.current(s, cid, 1, DIM)
+            assert idx.kind == store.policy.kind_for(idx.ntotal)
+        return idx
 
 
 def head(sessions: sessionmaker[Session], cid: int) -> int:
@@ -110,14 +121,15 @@ def no_rebuild(store: IndexStore, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_catch_up_from_empty_state(
-    tmp_path: Path, sessions: sessionmaker[Session], coll_id: int, doc_id: int
+    tmp_path: Path, policy: IndexPolicy, sessions: sessionmaker[Session], coll_id: int, doc_id: int
 ) -> None:
-    store = IndexStore(tmp_path)
+    store = IndexStore(tmp_path, policy=policy)
     assert ids_of(current(store, sessions, coll_id)) == set()
     ids = add_chunks(sessions, coll_id, doc_id, 5)
     assert not store.path(coll_id).exists()
     idx = current(store, sessions, coll_id)
     assert ids_of(idx) == set(ids)
+    assert idx.kind == ("ivf" if policy.exact_max == 0 else "flat")
     assert idx.seq == head(sessions, coll_id) > 0
     with sessions() as s:
         vec = np.frombuffer(s.get(Chunk, ids[2]).vector, dtype=np.float32)  # type: ignore[union-attr]
@@ -127,12 +139,13 @@ def test_catch_up_from_empty_state(
 
 def test_catch_up_from_checkpoint_plus_tail(
     tmp_path: Path,
+    policy: IndexPolicy,
     sessions: sessionmaker[Session],
     coll_id: int,
     doc_id: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    writer = IndexStore(tmp_path)
+    writer = IndexStore(tmp_path, policy=policy)
     first = add_chunks(sessions, coll_id, doc_id, 4)
     current(writer, sessions, coll_id)
     assert writer.checkpoint(coll_id, 1, {"collection_id": coll_id})
@@ -140,7 +153,7 @@ def test_catch_up_from_checkpoint_plus_tail(
     tail = add_chunks(sessions, coll_id, doc_id, 3)
     remove_chunks(sessions, coll_id, first[:2])
 
-    fresh = IndexStore(tmp_path)  # a restarted process: only the file and SQL
+    fresh = IndexStore(tmp_path, policy=policy)  # a restarted process: only the file and SQL
     no_rebuild(fresh, monkeypatch)
     idx = current(fresh, sessions, coll_id)
     assert ids_of(idx) == set(first[2:]) | set(tail)
@@ -148,9 +161,9 @@ def test_catch_up_from_checkpoint_plus_tail(
 
 
 def test_reader_object_is_not_mutated_by_later_updates(
-    tmp_path: Path, sessions: sessionmaker[Session], coll_id: int, doc_id: int
+    tmp_path: Path, policy: IndexPolicy, sessions: sessionmaker[Session], coll_id: int, doc_id: int
 ) -> None:
-    store = IndexStore(tmp_path)
+    store = IndexStore(tmp_path, policy=policy)
     first = add_chunks(sessions, coll_id, doc_id, 3)
     before = current(store, sessions, coll_id)
     seq_before = before.seq
@@ -163,21 +176,24 @@ def test_reader_object_is_not_mutated_by_later_updates(
 
 
 def test_up_to_date_index_is_returned_as_is(
-    tmp_path: Path, sessions: sessionmaker[Session], coll_id: int, doc_id: int
+    tmp_path: Path, policy: IndexPolicy, sessions: sessionmaker[Session], coll_id: int, doc_id: int
 ) -> None:
-    store = IndexStore(tmp_path)
+    store = IndexStore(tmp_path, policy=policy)
     add_chunks(sessions, coll_id, doc_id, 2)
     assert current(store, sessions, coll_id) is current(store, sessions, coll_id)
 
 
 def test_removes_are_applied(
-    tmp_path: Path, sessions: sessionmaker[Session], coll_id: int, doc_id: int
+    tmp_path: Path, policy: IndexPolicy, sessions: sessionmaker[Session], coll_id: int, doc_id: int
 ) -> None:
-    store = IndexStore(tmp_path)
+    store = IndexStore(tmp_path, policy=policy)
     ids = add_chunks(sessions, coll_id, doc_id, 4)
     assert ids_of(current(store, sessions, coll_id)) == set(ids)
     remove_chunks(sessions, coll_id, ids[1:3])
-    assert ids_of(current(store, sessions, coll_id)) == {ids[0], ids[3]}
+    idx = current(store, sessions, coll_id)
+    assert ids_of(idx) == {ids[0], ids[3]} and idx.ntotal == 2
+    assert idx.kind == ("ivf" if policy.exact_max == 0 else "flat")
+    assert idx.vector(ids[1]) is None and idx.vector(ids[0]) is not None
     remove_chunks(sessions, coll_id, [ids[0], ids[3]])
     idx = current(store, sessions, coll_id)
     assert ids_of(idx) == set() and idx.ntotal == 0
@@ -185,9 +201,14 @@ def test_removes_are_applied(
 
 @pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
 def test_added_then_removed_in_one_tail_is_absent(
-    warm: bool, tmp_path: Path, sessions: sessionmaker[Session], coll_id: int, doc_id: int
+    warm: bool,
+    tmp_path: Path,
+    policy: IndexPolicy,
+    sessions: sessionmaker[Session],
+    coll_id: int,
+    doc_id: int,
 ) -> None:
-    store = IndexStore(tmp_path)
+    store = IndexStore(tmp_path, policy=policy)
     keep = add_chunks(sessions, coll_id, doc_id, 2)
     if warm:
         current(store, sessions, coll_id)
@@ -197,9 +218,9 @@ def test_added_then_removed_in_one_tail_is_absent(
 
 
 def test_corrupt_file_is_rebuilt_from_sql(
-    tmp_path: Path, sessions: sessionmaker[Session], coll_id: int, doc_id: int
+    tmp_path: Path, policy: IndexPolicy, sessions: sessionmaker[Session], coll_id: int, doc_id: int
 ) -> None:
-    writer = IndexStore(tmp_path)
+    writer = IndexStore(tmp_path, policy=policy)
     ids = add_chunks(sessions, coll_id, doc_id, 4)
     current(writer, sessions, coll_id)
     assert writer.checkpoint(coll_id, 1, {})
@@ -211,26 +232,26 @@ def test_corrupt_file_is_rebuilt_from_sql(
     remove_chunks(sessions, coll_id, ids[:1])
     more = add_chunks(sessions, coll_id, doc_id, 2)
 
-    idx = current(IndexStore(tmp_path), sessions, coll_id)
+    idx = current(IndexStore(tmp_path, policy=policy), sessions, coll_id)
     assert ids_of(idx) == set(ids[1:]) | set(more)
     assert idx.dim == DIM and idx.seq == head(sessions, coll_id)
 
 
 def test_garbage_file_is_ignored_and_rebuilt(
-    tmp_path: Path, sessions: sessionmaker[Session], coll_id: int, doc_id: int
+    tmp_path: Path, policy: IndexPolicy, sessions: sessionmaker[Session], coll_id: int, doc_id: int
 ) -> None:
     ids = add_chunks(sessions, coll_id, doc_id, 3)
-    store = IndexStore(tmp_path)
+    store = IndexStore(tmp_path, policy=policy)
     store.path(coll_id).parent.mkdir(parents=True, exist_ok=True)
     store.path(coll_id).write_bytes(b"\x00garbage" * 10)
     assert ids_of(current(store, sessions, coll_id)) == set(ids)
 
 
 def test_file_with_wrong_dim_is_rebuilt(
-    tmp_path: Path, sessions: sessionmaker[Session], coll_id: int, doc_id: int
+    tmp_path: Path, policy: IndexPolicy, sessions: sessionmaker[Session], coll_id: int, doc_id: int
 ) -> None:
     ids = add_chunks(sessions, coll_id, doc_id, 3)
-    store = IndexStore(tmp_path)
+    store = IndexStore(tmp_path, policy=policy)
     other = VectorIndex.empty(16)
     other.apply(np.asarray([ids[0], 999_999]), np.eye(2, 16, dtype=np.float32), np.zeros(0), 1)
     other.seq = 1  # older than the head, so the tail replays on top of it
@@ -243,9 +264,9 @@ def test_file_with_wrong_dim_is_rebuilt(
 
 
 def test_checkpoint_only_when_something_is_newer(
-    tmp_path: Path, sessions: sessionmaker[Session], coll_id: int, doc_id: int
+    tmp_path: Path, policy: IndexPolicy, sessions: sessionmaker[Session], coll_id: int, doc_id: int
 ) -> None:
-    store = IndexStore(tmp_path)
+    store = IndexStore(tmp_path, policy=policy)
     meta = {"collection_id": coll_id, "model_id": "test"}
     assert store.checkpoint(coll_id, 1, meta) is False  # nothing in memory
     add_chunks(sessions, coll_id, doc_id, 2)
@@ -262,9 +283,14 @@ def test_checkpoint_only_when_something_is_newer(
 
 
 def test_second_store_sees_the_same_ids(
-    tmp_path: Path, db_url: str, sessions: sessionmaker[Session], coll_id: int, doc_id: int
+    tmp_path: Path,
+    policy: IndexPolicy,
+    db_url: str,
+    sessions: sessionmaker[Session],
+    coll_id: int,
+    doc_id: int,
 ) -> None:
-    writer = IndexStore(tmp_path)
+    writer = IndexStore(tmp_path, policy=policy)
     first = add_chunks(sessions, coll_id, doc_id, 5)
     current(writer, sessions, coll_id)
     writer.checkpoint(coll_id, 1, {})
@@ -275,7 +301,7 @@ def test_second_store_sees_the_same_ids(
     other_engine = make_engine(db_url)  # another process: its own engine and store
     try:
         other = make_sessionmaker(other_engine)
-        reader = IndexStore(tmp_path)
+        reader = IndexStore(tmp_path, policy=policy)
         r = current(reader, other, coll_id)
         assert ids_of(r) == ids_of(w) == (set(first) | set(later)) - {first[1], later[0]}
         assert r.seq == w.seq
@@ -286,7 +312,7 @@ def test_second_store_sees_the_same_ids(
 
 
 def test_collections_are_kept_apart(
-    tmp_path: Path, sessions: sessionmaker[Session], coll_id: int, doc_id: int
+    tmp_path: Path, policy: IndexPolicy, sessions: sessionmaker[Session], coll_id: int, doc_id: int
 ) -> None:
     with sessions() as s:
         second = Collection(name="second")
@@ -305,23 +331,23 @@ def test_collections_are_kept_apart(
         cid2, did2 = second.id, doc2.id
     a = add_chunks(sessions, coll_id, doc_id, 2)
     b = add_chunks(sessions, cid2, did2, 3)
-    store = IndexStore(tmp_path)
+    store = IndexStore(tmp_path, policy=policy)
     assert ids_of(current(store, sessions, coll_id)) == set(a)
     assert ids_of(current(store, sessions, cid2)) == set(b)
 
 
 def test_rebuilt_index_rewrites_the_bad_file(
-    tmp_path: Path, sessions: sessionmaker[Session], coll_id: int, doc_id: int
+    tmp_path: Path, policy: IndexPolicy, sessions: sessionmaker[Session], coll_id: int, doc_id: int
 ) -> None:
     ids = add_chunks(sessions, coll_id, doc_id, 3)
-    writer = IndexStore(tmp_path)
+    writer = IndexStore(tmp_path, policy=policy)
     current(writer, sessions, coll_id)
     assert writer.checkpoint(coll_id, 1, {})
     path = writer.path(coll_id)
     raw = path.read_bytes()
     (hlen,) = struct.unpack("<I", raw[8:12])
     path.write_bytes(raw[: 12 + hlen + 20])  # stamp says current, payload is broken
-    store = IndexStore(tmp_path)
+    store = IndexStore(tmp_path, policy=policy)
     current(store, sessions, coll_id)
     assert store.checkpoint(coll_id, 1, {})  # rewritten although nothing changed in SQL
     loaded, _ = VectorIndex.load(path)
@@ -329,27 +355,27 @@ def test_rebuilt_index_rewrites_the_bad_file(
 
 
 def test_file_ahead_of_sql_is_not_trusted(
-    tmp_path: Path, sessions: sessionmaker[Session], coll_id: int, doc_id: int
+    tmp_path: Path, policy: IndexPolicy, sessions: sessionmaker[Session], coll_id: int, doc_id: int
 ) -> None:
     """A database restored from an older backup: the index file must not outrank SQL."""
     ids = add_chunks(sessions, coll_id, doc_id, 3)
-    store = IndexStore(tmp_path)
+    store = IndexStore(tmp_path, policy=policy)
     idx = current(store, sessions, coll_id)
     idx.seq += 100  # as if the file had seen changes this database never had
     idx.index.add_with_ids(unit_vectors(1), np.asarray([10_000], dtype=np.int64))
     idx.save(store.path(coll_id), {})
-    fresh = IndexStore(tmp_path)
+    fresh = IndexStore(tmp_path, policy=policy)
     assert ids_of(current(fresh, sessions, coll_id)) == set(ids)
     # The long-running process that holds the bad index in memory recovers as well.
     assert ids_of(current(store, sessions, coll_id)) == set(ids)
 
 
 def test_generations_are_separate_indexes_and_drop_keeps_one(
-    tmp_path: Path, sessions: sessionmaker[Session], coll_id: int, doc_id: int
+    tmp_path: Path, policy: IndexPolicy, sessions: sessionmaker[Session], coll_id: int, doc_id: int
 ) -> None:
     first = add_chunks(sessions, coll_id, doc_id, 3)
     second = add_chunks(sessions, coll_id, doc_id, 2, generation=2)
-    store = IndexStore(tmp_path)
+    store = IndexStore(tmp_path, policy=policy)
     with sessions() as s:
         assert ids_of(store.current(s, coll_id, 1, DIM)) == set(first)
         assert ids_of(store.current(s, coll_id, 2, DIM)) == set(second)
