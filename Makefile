@@ -31,6 +31,13 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# Speed and memory, side by side in one run (README "Benchmarks"); about 15-20 min here.
+bench: $(STAMP)
+	$(BIN)/pip install -q -c requirements.lock -e '.[bench]'
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/search.py
+	$(BIN)/python bench/llm_latency.py --threads 1 --sizes 1400
+
 lint: $(STAMP)
 	$(BIN)/ruff check data ingest retrieval llm api tests
 	$(BIN)/mypy

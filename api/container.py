@@ -18,7 +18,7 @@ from retrieval.embedders import EmbedderRegistry
 from retrieval.index_policy import IndexPolicy
 from retrieval.index_store import IndexStore
 from retrieval.lexical import LexicalStore
-from retrieval.vector_index import gpu_available
+from retrieval.vector_index import gpu_available, set_faiss_threads
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,8 @@ def build_container(
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
     use_gpu = settings.faiss_gpu == "on" or (settings.faiss_gpu == "auto" and gpu_available())
+    if settings.retrieval.faiss_threads > 0:
+        set_faiss_threads(settings.retrieval.faiss_threads)
     embedder = embedder or build_embedder(settings)
     return Container(
         settings=settings,

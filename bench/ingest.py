@@ -1,10 +1,14 @@
-"""Ingest throughput of Grounded's real pipeline on a BEIR corpus (files → searchable).
+"""Ingest throughput, files → searchable: Grounded's real pipeline beside LangChain's.
 
     .venv/bin/python bench/ingest.py [--corpus ../shared/eval/covidqa_200423_docs] [--limit N]
+        [--no-langchain]
 
-Writes each corpus record as a .txt file, then times upload staging + the worker (parse in
-a subprocess, token chunking, embedding, one SQL commit per document, FAISS checkpoint).
-Prints a Markdown table and writes bench/results/ingest.json.
+Writes each corpus record as a .txt file. Then, in one run on the same files and the same
+embedding model: the LangChain tutorial pipeline (bench/langchain_ingest.py, in its own
+process), and Grounded's upload staging + worker (parse in a subprocess, token chunking,
+embedding, one SQL commit per document, FAISS checkpoint, BM25). Model loading is timed
+apart for both. Prints a Markdown table with the wall-time ratio; writes
+bench/results/ingest.json.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import argparse
 import json
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,11 +56,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared/eval/covidqa_200423_docs")
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--no-langchain", action="store_true", help="time Grounded alone")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         files_dir = Path(tmp) / "files"
         files_dir.mkdir()
         n_files, n_chars = write_corpus(args.corpus, files_dir, args.limit)
+        baseline = None if args.no_langchain else langchain(files_dir)
         settings = Settings(home=Path(tmp) / "home")  # type: ignore[call-arg]
         settings.home.mkdir()
         upgrade(settings.db_url)
@@ -101,16 +108,36 @@ def main() -> None:
         "machine": f"{platform.machine()} {platform.node()}",
         "date": time.strftime("%Y-%m-%d"),
     }
+    if baseline is not None:
+        result["langchain"] = baseline
+        result["speedup_vs_langchain"] = round(baseline["wall_s"] / wall, 2)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "ingest.json").write_text(json.dumps(result, indent=2))
-    print("| corpus | docs | chunks | chars | wall s | docs/s | chunks/s | chars/s | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    print(
-        f"| {result['corpus']} | {n_files} | {chunks} | {n_chars:,} | {wall:.1f} | "
-        f"{result['docs_per_s']} | {result['chunks_per_s']} | {result['chars_per_s']:,} | "
-        f"{result['peak_rss_mb']} |"
+    (out / "ingest.json").write_text(json.dumps(result, indent=2) + "\n")
+    print("| pipeline | docs | chunks | wall s | docs/s | chunks/s | chars/s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    rows = [("Grounded", result)]
+    if baseline is not None:
+        rows.insert(0, ("LangChain (1000/200 chars, FAISS.from_documents)", baseline))
+    for name, r in rows:
+        print(
+            f"| {name} | {n_files} | {r['chunks']} | {r['wall_s']:.1f} | "
+            f"{n_files / r['wall_s']:.2f} | {r['chunks'] / r['wall_s']:.1f} | "
+            f"{n_chars / r['wall_s']:,.0f} | {r['peak_rss_mb']} |"
+        )
+    if baseline is not None:
+        print(f"\nGrounded is {result['speedup_vs_langchain']}x LangChain's speed (wall time).")
+
+
+def langchain(files_dir: Path) -> dict:
+    """The LangChain pipeline on the same files, in its own process (its own RSS)."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "langchain_ingest.py"), str(files_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
     )
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ splits them) and reported on the other half, as a difference to the current defa
 its standard error over the paired per-question results.
 
     .venv/bin/python bench/tune_retrieval.py ../shared/eval/covidqa_200423_docs \
-        --chunks 254/24,254/63 --out bench/results/tune_covidqa.json
+        --chunks 254/24,254/63 --langchain --out bench/results/tune_covidqa.json
+
+`--langchain` adds issue 5's LangChain pipeline (bench/langchain_retrieval.py) on the same
+questions and makes its hybrid the baseline of the differences.
 """
 
 from __future__ import annotations
@@ -115,11 +118,13 @@ def fuse(dense: Ranking, lexical: Ranking, weight: float, k: int) -> Ranking:
     return sorted(score, key=lambda c: -score[c])
 
 
-def hits(chunked: Chunked, queries: Sequence[Query], rankings: list[Ranking]) -> np.ndarray:
+def hits(
+    rows: list[tuple[str, str]], queries: Sequence[Query], rankings: list[Ranking]
+) -> np.ndarray:
     """Per-question hit@5 (0/1) by the answer-string rule."""
     out = []
     for q, ranking in zip(queries, rankings, strict=True):
-        top = [chunked.rows[c] for c in ranking[:5]]
+        top = [rows[c] for c in ranking[:5]]
         ok = any(
             (not q.relevant or rid in q.relevant)
             and (any(a in text for a in q.answers) if q.answers else bool(q.relevant))
@@ -136,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "grounded-tune")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--langchain", action="store_true", help="add the LangChain baseline")
     args = ap.parse_args(argv)
 
     corpus, queries = load_beir(args.folder)
@@ -147,18 +153,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     for spec in args.chunks.split(","):
         chunked = Chunked(corpus, emb, spec, args.cache)
         dense = chunked.dense(qvecs)
-        rows[f"{spec} dense"] = hits(chunked, queries, dense)
+        rows[f"{spec} dense"] = hits(chunked.rows, queries, dense)
         for english in (False, True):
             terms = "stemmed" if english else "plain"
             lexical = chunked.lexical(queries, english)
-            rows[f"{spec} bm25 {terms}"] = hits(chunked, queries, lexical)
+            rows[f"{spec} bm25 {terms}"] = hits(chunked.rows, queries, lexical)
             for weight in (1.0, 0.5, 0.25):
                 for k in (60, 10):
                     fused = [fuse(d, x, weight, k) for d, x in zip(dense, lexical, strict=True)]
                     rows[f"{spec} hybrid {terms} w={weight:g} k={k}"] = hits(
-                        chunked, queries, fused
+                        chunked.rows, queries, fused
                     )
-    base_key = f"{args.chunks.split(',')[0]} hybrid plain w=0.25 k=60"
+    if args.langchain:
+        from langchain_retrieval import langchain_rankings  # bench/, beside this script
+
+        lc_rows, ranked = langchain_rankings(
+            corpus,
+            queries,
+            lambda ts: _cached(args.cache, ts, lambda: emb.embed_batch(ts, "passage")),
+            lambda ts: emb.embed_batch(ts, "query"),
+            args.cache,
+        )
+        for name, rankings in ranked.items():
+            rows[f"LangChain {name}"] = hits(lc_rows, queries, rankings)
+    first = args.chunks.split(",")[0]
+    base_key = "LangChain hybrid" if args.langchain else f"{first} hybrid plain w=0.25 k=60"
     report = table(args.folder.name, rows, base_key)
     print(report["markdown"])
     if args.out:

@@ -167,6 +167,11 @@ def read_stamp(path: Path) -> int:
 _GPU_RES: Any = None
 
 
+def set_faiss_threads(n: int) -> None:
+    """OpenMP threads FAISS uses per call, process-wide."""
+    faiss.omp_set_num_threads(n)
+
+
 def gpu_available() -> bool:
     """True when this FAISS build has CUDA support and sees a GPU."""
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
