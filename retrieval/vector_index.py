@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import struct
 import tempfile
@@ -14,6 +15,7 @@ import faiss
 import numpy as np
 
 _MAGIC = b"GRNDIDX1"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -106,8 +108,13 @@ class VectorIndex:
             return None
 
     def to_gpu(self) -> None:
-        """Search on a GPU replica (the CPU index stays the master that is saved)."""
-        self.gpu_index = faiss.index_cpu_to_gpu(gpu_resources(), 0, self.index)
+        """Search on a GPU replica (the CPU index stays the master that is saved); an index
+        the GPU build can't copy (e.g. IVF with a hash-table direct map) stays on the CPU."""
+        try:
+            self.gpu_index = faiss.index_cpu_to_gpu(gpu_resources(), 0, self.index)
+        except RuntimeError as exc:
+            log.warning("%s index stays on the CPU: %s", self.kind, exc)
+            self.gpu_index = None
 
     def save(self, path: Path, meta: dict[str, Any]) -> None:
         """Write index + stamp in one file, atomically (temp file, fsync, os.replace)."""
