@@ -19,7 +19,14 @@ from data.models import (
     Message,
 )
 from ingest.uploads import check_embedder, get_collection
-from llm.answer import DEFAULT_REFUSAL_THRESHOLD, AnswerConfig, Delta, Final, answer
+from llm.answer import (
+    DEFAULT_REFUSAL_THRESHOLD,
+    AnswerConfig,
+    Delta,
+    Final,
+    Retrieved,
+    answer,
+)
 from llm.citations import DEFAULT_SUPPORT_THRESHOLD
 from llm.types import ChatMessage, ChatModel, LLMUnavailableError, Source
 from retrieval.search import Filters, search
@@ -114,8 +121,8 @@ class ChatService:
             ).all()
         return [ChatMessage(role=m.role, content=m.content) for m in reversed(rows)]  # type: ignore[arg-type]
 
-    def retrieve(self, prepared: Prepared, query: str) -> list[Source]:
-        """Numbered sources for `query`, best first."""
+    def retrieve(self, prepared: Prepared, query: str) -> Retrieved:
+        """Numbered sources for `query`, best first, and the best cosine seen."""
         with self.c.sessions() as s:
             colls = [s.get(Collection, i) for i in prepared.collection_ids]
             hits = search(
@@ -130,7 +137,7 @@ class ChatService:
                 self.c.settings.rerank.top_n,
                 self.c.search_lexical,
             )
-        return [
+        sources = [
             Source(
                 index=i + 1,
                 chunk_id=h.chunk_id,
@@ -144,6 +151,7 @@ class ChatService:
             )
             for i, h in enumerate(hits)
         ]
+        return Retrieved(sources, hits.best_score)
 
     def run(
         self, prepared: Prepared, cancel: threading.Event | None = None

@@ -40,15 +40,15 @@ PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
 
 
 def top_scores(folder: Path, questions: Sequence[str], home: Path, top_k: int) -> list[float]:
-    """Ingest `folder`'s corpus into a fresh home; the best source's score per question."""
+    """Ingest `folder`'s corpus into a fresh home; the score refusal uses, per question."""
     container = build_collection(folder, home)
     try:
         service = ChatService(container)
         prepared = service.prepare("probe", None, None, top_k=top_k)
         out = []
         for q in questions:
-            sources = service.retrieve(prepared, q)
-            out.append(sources[0].score if sources else -1.0)
+            found = service.retrieve(prepared, q)
+            out.append(found.best_score if found.sources else -1.0)
         return out
     finally:
         container.close()

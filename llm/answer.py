@@ -22,7 +22,18 @@ REFUSAL = "I could not find this in the documents."
 # COVID-QA questions asked of a Cranfield collection; 0.4638), reported on the other half.
 DEFAULT_REFUSAL_THRESHOLD = 0.46
 
-Retrieve = Callable[[str], list[Source]]
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """Sources for a question, and the best relevance among every candidate the retriever
+    looked at (with fused rankings the most similar chunk may not be among the sources)."""
+
+    sources: list[Source]
+    best_score: float
+
+
+Retrieve = Callable[[str], Retrieved]
 
 
 @dataclass(frozen=True)
@@ -102,10 +113,11 @@ def answer(
     """Yield answer deltas, then one Final; refuse without generating when nothing fits."""
     start = time.perf_counter()
     query = standalone_question(model, question, history, config, cancel)
-    sources = retrieve(query)
-    # The best cosine among the sources: with hybrid retrieval the first source may be a
-    # BM25 find, and the threshold was calibrated on the best dense similarity.
-    if not sources or max(src.score for src in sources) < config.refusal_threshold:
+    found = retrieve(query)
+    sources = found.sources
+    # The threshold was calibrated on the best dense similarity; with hybrid retrieval that
+    # chunk may have been ranked out of the sources, so the retriever reports it apart.
+    if not sources or found.best_score < config.refusal_threshold:
         yield Final(
             answer=REFUSAL,
             query=query,

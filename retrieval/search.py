@@ -78,6 +78,20 @@ DENSE_WEIGHT = 0.5
 RRF_K = 10
 
 
+class Hits(list[Hit]):
+    """Hits, best first, and `best_score`: the highest cosine among all the candidates,
+    whether or not fusion kept that chunk (refusal is calibrated on the dense top-1)."""
+
+    best_score: float = -1.0
+
+    @classmethod
+    def of(cls, hits: Sequence[Hit], best_score: float) -> Hits:
+        """A list of `hits` carrying `best_score`."""
+        out = cls(hits)
+        out.best_score = best_score
+        return out
+
+
 @dataclass(frozen=True)
 class Fusion:
     """Weighted reciprocal-rank fusion: a list's item at rank r adds weight / (k + r)."""
@@ -112,7 +126,7 @@ def search(
     rerank_top_n: int = 20,
     lexical: LexicalStore | None = None,
     fusion: Fusion | None = None,
-) -> list[Hit]:
+) -> Hits:
     """The `top_k` best chunks for `query` over `collections`, best first.
 
     Dense (FAISS) alone, or fused with BM25 (`lexical`) by reciprocal rank; a reranker then
@@ -124,11 +138,11 @@ def search(
         session, indexes, embedders, query, collections, depth, filters, lexical, fusion or Fusion()
     )
     if reranker is None:
-        return pool[:top_k]
+        return Hits.of(pool[:top_k], pool.best_score)
     scores = reranker.score(query, [h.text for h in pool])
     ranked = [replace(h, rerank_score=float(x)) for h, x in zip(pool, scores, strict=True)]
     ranked.sort(key=lambda h: (-(h.rerank_score or 0.0), -h.score, h.chunk_id))
-    return ranked[:top_k]
+    return Hits.of(ranked[:top_k], pool.best_score)
 
 
 def _retrieve(
@@ -141,7 +155,7 @@ def _retrieve(
     filters: Filters | None,
     lexical: LexicalStore | None,
     fusion: Fusion,
-) -> list[Hit]:
+) -> Hits:
     searchable = [c for c in collections if c.embedder_model_id is not None]
     # Over-fetch: some ids may belong to rows deleted since the index was read.
     fetch = top_k * 2 + 10
@@ -169,7 +183,7 @@ def _retrieve(
         fused.update(fusion.scores([c for c, _ in dense], bm25))
     hits = _rows(session, searchable, cosine)
     hits.sort(key=lambda h: (-fused[h.chunk_id], -h.score, h.chunk_id))
-    return hits[:top_k]
+    return Hits.of(hits[:top_k], max((h.score for h in hits), default=-1.0))
 
 
 def _rows(

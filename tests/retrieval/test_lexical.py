@@ -6,12 +6,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from api.container import Container
+from api.app import create_app
+from api.container import Container, build_container
+from api.settings import Settings
 from api.worker import Worker
 from data.models import Chunk, Collection, Document
+from retrieval.embedder import Embedder
 from retrieval.lexical import LexicalStore
 from retrieval.search import RRF_K, Filters, Fusion, search
 from retrieval.tokenize import VERSION
+from tests.helpers import ScriptedChatModel
 
 DOCS = {
     "zh.md": "# 战国\n\n《战国无双3》是由光荣和ω-force合作开发的游戏。\n".encode(),
@@ -120,3 +124,37 @@ def test_fusion_specs_parse() -> None:
     for bad in ("", "x", "0.5:ten"):
         with pytest.raises(ValueError):
             Fusion.parse(bad)
+
+
+RANKED_OUT = {
+    # The closest in meaning to the query, without one of its words.
+    "x.md": b"# Breakdown\n\nThe automobile would not turn over; its battery was dead.\n",
+    # Shares the query's words, means something else.
+    "y.md": b"# Rules\n\nCar park rules: the car wash opens at nine.\n",
+}
+QUERY = "car engine failure"
+
+
+def test_refusal_sees_the_best_cosine_even_when_fusion_ranks_it_out(
+    settings: Settings, embedder: Embedder
+) -> None:
+    scripted = ScriptedChatModel("The battery was dead [1].")
+    container = build_container(settings, embedder=embedder, chat_model=scripted)
+    with TestClient(create_app(container=container)) as client:
+        for name, data in RANKED_OUT.items():
+            client.post("/v1/documents", files={"file": (name, data)})
+        Worker(container).run_until_idle()
+        with container.sessions() as s:
+            coll = s.scalar(select(Collection).where(Collection.name == "default"))
+            args = (container.indexes, container.embedders, QUERY, [coll], 1)
+            dense = search(s, *args)
+            hybrid = search(s, *args, lexical=container.lexical)
+        # The premise: dense puts x first, fusion (BM25 matches "car") keeps only y.
+        assert [h.filename for h in dense] == ["x.md"]
+        assert [h.filename for h in hybrid] == ["y.md"]
+        assert hybrid.best_score == dense[0].score > hybrid[0].score
+        # A threshold between the two: the chat must not refuse because of the ranking.
+        container.settings.llm.refusal_threshold = (dense[0].score + hybrid[0].score) / 2
+        r = client.post("/v1/chat", json={"message": QUERY, "top_k": 1}).json()
+        assert r["refused"] is False and r["answer"].startswith("The battery was dead")
+    container.close()
