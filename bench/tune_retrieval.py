@@ -48,6 +48,8 @@ class Chunked:
         chunker = TokenChunker(emb.tokenizer, max_tokens=max_tokens, overlap_tokens=overlap)
         self.rows: list[tuple[str, str]] = []  # (corpus id, chunk text)
         for rid, (title, text) in corpus.items():
+            if not (title + text).strip():  # an empty upload is refused, so never indexed
+                continue
             doc = parse(f"{title}\n\n{text}\n".encode())  # as `grounded eval` uploads it
             self.rows += [(rid, c.text) for c in chunker.split(doc)]
         texts = [t for _, t in self.rows]
