@@ -162,17 +162,14 @@ def evaluate(
     Several sets are ingested into one collection and each is scored on its own questions,
     the others' documents acting as distractors."""
     from api.container import build_container
-    from api.eval_cli import markdown, run_eval
+    from api.eval_cli import markdown, parse_mode, run_eval
     from data.migrate import upgrade
-    from retrieval.search import Fusion
 
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
     for m in mode_list:
         try:
-            if m not in ("dense", "hybrid"):
-                assert m.startswith("hybrid@")
-                Fusion.parse(m.split("@", 1)[1])
-        except (AssertionError, ValueError):
+            parse_mode(m)
+        except ValueError:
             raise typer.BadParameter(f"{m!r}: use dense, hybrid or hybrid@WEIGHT[:K]") from None
     settings = _setup()
     upgrade(settings.db_url)

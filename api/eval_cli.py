@@ -24,6 +24,18 @@ from retrieval.evaluation import Query, Ranked, load_beir, summarize
 from retrieval.search import Fusion, search
 
 
+def parse_mode(mode: str) -> Fusion | None:
+    """"dense" → None; "hybrid" or "hybrid@W[:K]" (dense weight W, RRF constant K) → its
+    fusion. ValueError for anything else."""
+    if mode == "dense":
+        return None
+    if mode == "hybrid":
+        return Fusion()
+    if not mode.startswith("hybrid@"):
+        raise ValueError(f"unknown retrieval mode {mode!r}")
+    return Fusion.parse(mode.split("@", 1)[1])
+
+
 def run_eval(
     container: Container,
     folder: Path | Sequence[Path],
@@ -145,9 +157,8 @@ def _score(
 ) -> dict[str, Any]:
     """Every query through the normal search, dense alone or fused with BM25."""
     depth = max([*ks, 10])
-    # "dense", "hybrid", or "hybrid@W[:K]": the dense list weighted W, fusion constant K.
-    lexical = container.lexical if mode.startswith("hybrid") else None
-    fusion = Fusion.parse(mode.split("@", 1)[1]) if "@" in mode else Fusion()
+    fusion = parse_mode(mode)
+    lexical = container.lexical if fusion is not None else None
     results: list[list[Ranked]] = []
     latencies: list[float] = []
     with container.sessions() as s:
@@ -163,7 +174,7 @@ def _score(
                 [coll],
                 depth,
                 lexical=lexical,
-                fusion=fusion,
+                fusion=fusion or Fusion(),
             )
             latencies.append((time.perf_counter() - t0) * 1000)
             results.append([Ranked(names.get(h.filename, h.filename), h.text) for h in hits])

@@ -15,25 +15,32 @@ import argparse
 import json
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from langchain_community.document_loaders import TextLoader
 from langchain_community.vectorstores import FAISS
 from langchain_core.embeddings import Embeddings
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 
-class SentenceTransformerEmbeddings(Embeddings):
-    """What HuggingFaceEmbeddings does, without the package."""
+class HFStyleEmbeddings(Embeddings):
+    """What HuggingFaceEmbeddings does (newlines to spaces, then encode), on any encoder."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, encode: Callable[[list[str]], np.ndarray]) -> None:
+        self.encode = encode
+
+    @classmethod
+    def load(cls, path: str) -> HFStyleEmbeddings:
+        """sentence-transformers' model in `path`, encoded as the package does (batch 32)."""
         from sentence_transformers import SentenceTransformer
 
-        self.model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        return cls(lambda texts: model.encode(texts, show_progress_bar=False))
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        texts = [t.replace("\n", " ") for t in texts]
-        return self.model.encode(texts, show_progress_bar=False).tolist()
+        return self.encode([t.replace("\n", " ") for t in texts]).tolist()
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
@@ -49,7 +56,7 @@ def main() -> None:
 
         args.model = str(bundled_model_path())
     t0 = time.perf_counter()
-    embeddings = SentenceTransformerEmbeddings(args.model)
+    embeddings = HFStyleEmbeddings.load(args.model)
     load_s = time.perf_counter() - t0
     start = time.perf_counter()
     docs = [d for p in sorted(args.files.iterdir()) for d in TextLoader(str(p), "utf-8").load()]

@@ -13,24 +13,11 @@ from pathlib import Path
 
 import numpy as np
 from langchain_core.documents import Document
-from langchain_core.embeddings import Embeddings
+from langchain_ingest import HFStyleEmbeddings  # bench/, beside this module
 
 from retrieval.evaluation import Query
 
 Rows = list[tuple[str, str]]  # (corpus id, chunk text)
-
-
-class _Embeddings(Embeddings):
-    """HuggingFaceEmbeddings' behaviour (newlines to spaces) on Grounded's loaded model."""
-
-    def __init__(self, embed: Callable[[list[str]], np.ndarray]) -> None:
-        self.embed = embed
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embed([t.replace("\n", " ") for t in texts]).tolist()
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.embed_documents([text])[0]
 
 
 def langchain_rankings(
@@ -56,7 +43,7 @@ def langchain_rankings(
     vectors = embed_passages([t.replace("\n", " ") for _, t in rows])
     store = FAISS.from_embeddings(
         [(d.page_content, v.tolist()) for d, v in zip(docs, vectors, strict=True)],
-        _Embeddings(lambda ts: embed_queries(ts)),
+        HFStyleEmbeddings(embed_queries),
         metadatas=[d.metadata for d in docs],
     )
     dense = store.as_retriever(search_kwargs={"k": 5})

@@ -27,9 +27,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tune_retrieval import Chunked  # noqa: E402  (bench/, beside this script)
+
 from api.settings import RetrievalSettings  # noqa: E402
-from ingest.chunking import TokenChunker  # noqa: E402
-from ingest.parsers.text import parse  # noqa: E402
 from retrieval.embedder import SentenceTransformerEmbedder  # noqa: E402
 from retrieval.evaluation import load_beir  # noqa: E402
 from retrieval.index_policy import IndexPolicy  # noqa: E402
@@ -45,19 +45,15 @@ def real_vectors(eval_dir: Path, cache: Path, limit_queries: int) -> tuple[np.nd
         data = np.load(path)
         return data["chunks"], data["queries"][:limit_queries]
     emb = SentenceTransformerEmbedder(device="cpu")
-    chunker = TokenChunker(emb.tokenizer, max_tokens=emb.max_tokens, overlap_tokens=24)
-    texts, questions = [], []
+    parts, questions = [], []
     for folder in sorted(p for p in eval_dir.iterdir() if (p / "corpus.jsonl").exists()):
         corpus, queries = load_beir(folder)
-        for title, text in corpus.values():
-            if (title + text).strip():
-                doc = parse(f"{title}\n\n{text}\n".encode())
-                texts += [c.text for c in chunker.split(doc)]
+        print(f"chunking and embedding {folder.name} (cached afterwards)")
+        parts.append(Chunked(corpus, emb, f"{emb.max_tokens}/24", cache).vectors)
         questions += [q.text for q in queries]
     rng = np.random.default_rng(0)
     picked = [questions[i] for i in rng.permutation(len(questions))[:2000]]
-    print(f"embedding {len(texts)} chunks and {len(picked)} questions (cached afterwards)")
-    chunks = emb.embed_batch(texts, "passage")
+    chunks = np.vstack(parts)
     qvecs = emb.embed_batch(picked, "query")
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(path, chunks=chunks, queries=qvecs)

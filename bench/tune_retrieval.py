@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ingest.chunking import TokenChunker  # noqa: E402
 from ingest.parsers.text import parse  # noqa: E402
 from retrieval.embedder import SentenceTransformerEmbedder  # noqa: E402
-from retrieval.evaluation import Query, load_beir  # noqa: E402
+from retrieval.evaluation import Query, Ranked, hit_at, load_beir  # noqa: E402
 from retrieval.search import Fusion  # noqa: E402
 from retrieval.tokenize import tokenize  # noqa: E402
 
@@ -123,17 +123,13 @@ def fuse(dense: Ranking, lexical: Ranking, weight: float, k: int) -> Ranking:
 def hits(
     rows: list[tuple[str, str]], queries: Sequence[Query], rankings: list[Ranking]
 ) -> np.ndarray:
-    """Per-question hit@5 (0/1) by the answer-string rule."""
-    out = []
-    for q, ranking in zip(queries, rankings, strict=True):
-        top = [rows[c] for c in ranking[:5]]
-        ok = any(
-            (not q.relevant or rid in q.relevant)
-            and (any(a in text for a in q.answers) if q.answers else bool(q.relevant))
-            for rid, text in top
-        )
-        out.append(float(ok))
-    return np.asarray(out)
+    """Per-question hit@5 (0/1) by the answer-string rule of `grounded eval`."""
+    return np.asarray(
+        [
+            hit_at(q, [Ranked(*rows[c]) for c in ranking], 5)
+            for q, ranking in zip(queries, rankings, strict=True)
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

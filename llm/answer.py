@@ -23,7 +23,6 @@ REFUSAL = "I could not find this in the documents."
 DEFAULT_REFUSAL_THRESHOLD = 0.46
 
 
-
 @dataclass(frozen=True)
 class Retrieved:
     """Sources for a question, and the best relevance among every candidate the retriever
