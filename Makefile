@@ -35,6 +35,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install -q -c requirements.lock -e '.[bench]'
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/embed_backends.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/llm_latency.py --threads 1 --sizes 1400
 	$(BIN)/python bench/load.py

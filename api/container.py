@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -58,6 +59,17 @@ def build_embedder(settings: Settings) -> Embedder:
         passage_prefix=emb.passage_prefix,
         device=emb.device,
         batch_size=emb.batch_size,
+        backend=emb.backend,
+        cache_dir=embedding_cache_dir(settings),
+    )
+
+
+def embedding_cache_dir(settings: Settings) -> Path:
+    """Where exported embedding models are kept."""
+    return (
+        Path(settings.embedding.cache_dir)
+        if settings.embedding.cache_dir
+        else settings.home / "cache"
     )
 
 
@@ -66,7 +78,13 @@ def build_embedders(settings: Settings, default: Embedder) -> EmbedderRegistry:
     emb = settings.embedding
 
     def load(path: str) -> Embedder:
-        return SentenceTransformerEmbedder(path, device=emb.device, batch_size=emb.batch_size)
+        return SentenceTransformerEmbedder(
+            path,
+            device=emb.device,
+            batch_size=emb.batch_size,
+            backend=emb.backend,
+            cache_dir=embedding_cache_dir(settings),
+        )
 
     return EmbedderRegistry(default, load)
 

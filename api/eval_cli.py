@@ -74,6 +74,7 @@ def run_eval(
         "set": "+".join(sets),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "embedding_model": container.embedder.model_id,
+        "embedding_backend": str(getattr(container.embedder, "backend", "")),
         "documents": len(corpus),
         "chunks": chunks,
         "ingest_seconds": round(ingest_s, 1),

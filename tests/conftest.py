@@ -90,9 +90,10 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    """The real bundled all-MiniLM-L6-v2, loaded once per test session."""
-    return SentenceTransformerEmbedder(device="cpu")
+def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    """The real bundled all-MiniLM-L6-v2 on the CPU default backend (int8 ONNX), loaded
+    once per test session; exported afresh into a temporary cache every run."""
+    return SentenceTransformerEmbedder(device="cpu", cache_dir=tmp_path_factory.mktemp("models"))
 
 
 def make_settings(home: Path, db_url: str, **overrides: object) -> Settings:

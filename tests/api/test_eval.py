@@ -42,6 +42,7 @@ def test_eval_scores_a_known_set_and_cleans_up(container: Container, tmp_path: P
     out = tmp_path / "out"
     report = run_eval(container, make_set(tmp_path), ks=[1, 3], out_dir=out, collection="ev")
     assert (report["documents"], report["chunks"]) == (3, 3)
+    assert report["embedding_backend"] == getattr(container.embedder, "backend", None)
     assert set(report["modes"]) == {"dense", "hybrid"}
     for m in report["modes"].values():
         assert (m["queries"], m["unlabelled"]) == (3, 1)
