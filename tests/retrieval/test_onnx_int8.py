@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 import retrieval.embedder as embedder_module
+from api.container import build_embedder
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.onnx_int8 import CHECK_TEXTS, Int8Encoder, _weights_digest
+from tests.conftest import make_settings
 
 PASSAGES = [
     "The incubation period of COVID-19 is between 2 and 14 days, most often about 5 days.",
@@ -111,3 +113,14 @@ def test_the_cache_key_follows_the_weights_not_exported_copies(tmp_path: Path) -
     assert _weights_digest(tmp_path) == before
     (tmp_path / "model.safetensors").write_bytes(b"weights v2")
     assert _weights_digest(tmp_path) != before
+
+
+def test_settings_choose_the_backend_and_the_cache_folder(tmp_path: Path, int8_here) -> None:  # type: ignore[no-untyped-def]
+    home = tmp_path / "home"
+    default = build_embedder(make_settings(home, "sqlite://"))
+    assert getattr(default, "backend", None) == "onnx-int8"
+    assert len(list((home / "cache").glob("*.onnx"))) == 1  # <home>/cache unless configured
+    elsewhere = tmp_path / "models"
+    torch_only = {"backend": "torch", "cache_dir": str(elsewhere)}
+    forced = build_embedder(make_settings(home, "sqlite://", embedding=torch_only))
+    assert getattr(forced, "backend", None) == "torch" and not elsewhere.exists()
