@@ -116,9 +116,20 @@ def build_chat_model(settings: Settings) -> ChatModel:
         )
     else:
         raise ValueError(f"unknown GROUNDED_LLM__BACKEND {cfg.backend!r} (transformers, openai)")
+    return bounded_chat_model(settings, inner)
+
+
+def bounded_chat_model(settings: Settings, inner: ChatModel) -> ChatModel:
+    """`inner` behind the configured queue: slots, waiting places and the longest wait."""
     from llm.queue import BoundedChatModel
 
-    return BoundedChatModel(inner, max_concurrent=cfg.max_concurrent, max_waiting=cfg.max_waiting)
+    cfg = settings.llm
+    return BoundedChatModel(
+        inner,
+        max_concurrent=cfg.max_concurrent,
+        max_waiting=cfg.max_waiting,
+        max_wait_s=cfg.max_queue_wait_s or None,
+    )
 
 
 def build_container(

@@ -84,6 +84,8 @@ class LLMSettings(BaseModel):
     context_window: int = 0  # 0 = from the model
     max_concurrent: int = 1
     max_waiting: int = 8
+    # A request still waiting for a model slot after this long gets 429 (0 = no limit).
+    max_queue_wait_s: float = 60.0
     max_answer_tokens: int = 256
     top_k: int = 5
     refusal_threshold: float = -1.0  # < 0 = the calibrated default

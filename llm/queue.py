@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 
@@ -28,7 +29,9 @@ class BoundedChatModel:
     """Wraps a ChatModel: at most `max_concurrent` run, `max_waiting` wait, the rest get busy.
 
     `stream()` decides admission at call time, so `LLMBusyError` is raised before any
-    response is started; the wait for a free slot happens on the first `next()`.
+    response is started; the wait for a free slot happens on the first `next()`, and a
+    caller still waiting after `max_wait_s` leaves the queue with `LLMBusyError` too, so a
+    long queue turns into a prompt 429 instead of a client timeout.
     """
 
     def __init__(
@@ -38,17 +41,21 @@ class BoundedChatModel:
         max_concurrent: int = 1,
         max_waiting: int = 8,
         retry_after_s: int = 5,
+        max_wait_s: float | None = None,
     ) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be >= 1")
         if max_waiting < 0:
             raise ValueError("max_waiting must be >= 0")
+        if max_wait_s is not None and max_wait_s <= 0:
+            raise ValueError("max_wait_s must be > 0 (or None: wait as long as it takes)")
         self.inner = inner
         self.model_id = inner.model_id
         self.context_window = inner.context_window
         self.max_concurrent = max_concurrent
         self.max_waiting = max_waiting
         self.retry_after_s = retry_after_s
+        self.max_wait_s = max_wait_s
         self._lock = threading.Lock()
         self._running = 0
         self._queue: deque[_Ticket] = deque()
@@ -108,10 +115,24 @@ class BoundedChatModel:
         return ticket
 
     def _wait(self, ticket: _Ticket, cancel: threading.Event | None) -> bool:
-        """Block until `ticket` holds a slot (True) or `cancel` is set (False)."""
-        while not ticket.granted.wait(_POLL_S if cancel is not None else None):
+        """Block until `ticket` holds a slot (True) or `cancel` is set (False); raise
+        `LLMBusyError` once it has waited `max_wait_s`."""
+        deadline = None if self.max_wait_s is None else time.monotonic() + self.max_wait_s
+        poll = _POLL_S if cancel is not None or deadline is not None else None
+        while not ticket.granted.wait(poll):
             if cancel is not None and cancel.is_set():
                 return False
+            if deadline is not None and time.monotonic() >= deadline:
+                with self._lock:
+                    if ticket.granted.is_set():  # handed a slot at the last moment
+                        return True
+                    ticket.left = True
+                    self._queue.remove(ticket)
+                raise LLMBusyError(
+                    f"the model is busy: waited {self.max_wait_s:g} s for a free slot; "
+                    f"retry in {self.retry_after_s} s",
+                    self.retry_after_s,
+                )
         return True
 
     def _leave(self, ticket: _Ticket) -> None:

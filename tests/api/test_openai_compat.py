@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.app import create_app
-from api.container import Container, build_container
+from api.container import Container, bounded_chat_model, build_container
 from api.worker import Worker
 from data.models import Message
 from llm.queue import BoundedChatModel
@@ -138,6 +138,31 @@ def test_full_queue_is_429_with_retry_after(settings, embedder, chat_model) -> N
         r = client.post("/v1/chat", json={"message": QUESTION})
         assert r.status_code == 429 and r.headers["retry-after"] == "7"
         assert r.json()["error"] == "busy"
+        held.close()
+        assert client.post("/v1/chat", json={"message": QUESTION}).status_code == 200
+    container.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_queue_wait_past_the_limit_is_429_not_a_client_timeout(
+    settings, embedder, chat_model
+) -> None:  # type: ignore[no-untyped-def]
+    settings.llm.max_queue_wait_s = 0.5
+    bounded = bounded_chat_model(settings, chat_model.inner)  # the session's loaded model
+    assert isinstance(bounded, BoundedChatModel) and bounded.max_wait_s == 0.5
+    assert bounded.max_waiting == 8  # the default: the wait limit, not a full queue, says no
+    container = build_container(settings, embedder=embedder, chat_model=bounded)
+    with TestClient(create_app(container=container)) as client:
+        client.post("/v1/documents", files={"file": ("handbook.md", HANDBOOK)})
+        Worker(container).run_until_idle()
+        held = bounded.stream([ChatMessage("user", "Count to ten.")], max_tokens=4)
+        next(held)  # one generation holds the only slot past the wait limit
+        for stream in (False, True):
+            t0 = time.monotonic()
+            r = client.post("/v1/chat", json={"message": QUESTION, "stream": stream})
+            assert r.status_code == 429 and r.json()["error"] == "busy"
+            assert "waited 0.5 s" in r.json()["message"] and time.monotonic() - t0 < 30
+        assert bounded.waiting == 0
         held.close()
         assert client.post("/v1/chat", json={"message": QUESTION}).status_code == 200
     container.close()

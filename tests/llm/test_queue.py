@@ -188,8 +188,46 @@ def test_abandoned_unstarted_stream_releases_its_place() -> None:
     assert model.running == 0
 
 
+def test_a_caller_waiting_past_max_wait_gets_busy_and_leaves_the_queue() -> None:
+    inner = ScriptedModel()
+    model = BoundedChatModel(inner, max_concurrent=1, max_waiting=2, max_wait_s=0.3)
+    first: list[str] = []
+    holder = _consume_in_thread(model.stream(MSGS, max_tokens=3), first)
+    _wait_for(lambda: inner.started == 1)  # holds the only slot; its gate stays shut
+    late = model.stream(MSGS, max_tokens=3)
+    assert model.waiting == 1
+    t0 = time.monotonic()
+    with pytest.raises(LLMBusyError) as info:
+        next(late)
+    assert 0.3 <= time.monotonic() - t0 < 2.0 and "waited 0.3 s" in str(info.value)
+    assert (model.running, model.waiting) == (1, 0)  # its place is given up
+    late.close()  # closing after the error frees nothing twice
+    assert (model.running, model.waiting) == (1, 0)
+    inner.gate.set()
+    holder.join(5)
+    assert first == ["a", "b", "c"] and inner.started == 1  # the late caller never ran
+    assert list(model.stream(MSGS, max_tokens=3)) == ["a", "b", "c"]
+    assert (model.running, model.waiting) == (0, 0)
+
+
+def test_a_slot_freed_within_max_wait_is_taken() -> None:
+    inner = ScriptedModel()
+    model = BoundedChatModel(inner, max_concurrent=1, max_waiting=1, max_wait_s=5.0)
+    first = model.stream(MSGS, max_tokens=3)
+    waiting = model.stream(MSGS, max_tokens=3)
+    out: list[str] = []
+    thread = _consume_in_thread(waiting, out)
+    time.sleep(0.2)
+    first.close()  # the slot passes to the waiter well before its 5 s
+    inner.gate.set()
+    thread.join(5)
+    assert out == ["a", "b", "c"] and (model.running, model.waiting) == (0, 0)
+
+
 def test_rejects_bad_limits() -> None:
     with pytest.raises(ValueError):
         BoundedChatModel(ScriptedModel(), max_concurrent=0)
     with pytest.raises(ValueError):
         BoundedChatModel(ScriptedModel(), max_waiting=-1)
+    with pytest.raises(ValueError):
+        BoundedChatModel(ScriptedModel(), max_wait_s=0)
