@@ -104,10 +104,12 @@ class SentenceTransformerEmbedder:
             return None
         try:
             encoder = Int8Encoder(self._model, path, cache_dir or default_cache_dir())
-        except ImportError as exc:
+        except Exception as exc:  # missing onnxruntime, an exporter or model it can't handle
             if backend == "onnx-int8":
                 raise
-            log.warning("onnxruntime is not installed (%s): embedding with torch", exc)
+            log.warning(
+                "no int8 ONNX encoder (%s: %s): embedding with torch", type(exc).__name__, exc
+            )
             return None
         reference = self._torch_encode(CHECK_TEXTS)
         agreement = encoder.check(reference)

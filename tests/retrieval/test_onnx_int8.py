@@ -96,6 +96,23 @@ def test_a_failed_check_falls_back_to_torch_or_fails_when_int8_was_asked_for(
         SentenceTransformerEmbedder(device="cpu", cache_dir=tmp_path, backend="onnx-int8")
 
 
+def test_a_failed_export_falls_back_to_torch_or_fails_when_int8_was_asked_for(
+    tmp_path: Path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+    caplog,  # type: ignore[no-untyped-def]
+) -> None:
+    def broken_export(self: Int8Encoder, path: Path) -> None:
+        raise RuntimeError("exporter gone")  # e.g. a torch without the TorchScript exporter
+
+    monkeypatch.setattr(Int8Encoder, "_export", broken_export)
+    with caplog.at_level(logging.WARNING, logger="retrieval.embedder"):
+        auto = SentenceTransformerEmbedder(device="cpu", cache_dir=tmp_path)
+    assert auto.backend == "torch" and "RuntimeError: exporter gone" in caplog.text
+    assert auto.embed_batch(PASSAGES[:1], "passage").shape == (1, 384)
+    with pytest.raises(RuntimeError, match="exporter gone"):
+        SentenceTransformerEmbedder(device="cpu", cache_dir=tmp_path, backend="onnx-int8")
+
+
 def test_backend_values_are_checked_before_loading(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="backend must be one of"):
         SentenceTransformerEmbedder(device="cpu", backend="tensorrt")
