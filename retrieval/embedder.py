@@ -104,6 +104,7 @@ class SentenceTransformerEmbedder:
             return None
         try:
             encoder = Int8Encoder(self._model, path, cache_dir or default_cache_dir())
+            agreement = encoder.check(self._torch_encode(CHECK_TEXTS))
         except Exception as exc:  # missing onnxruntime, an exporter or model it can't handle
             if backend == "onnx-int8":
                 raise
@@ -111,8 +112,6 @@ class SentenceTransformerEmbedder:
                 "no int8 ONNX encoder (%s: %s): embedding with torch", type(exc).__name__, exc
             )
             return None
-        reference = self._torch_encode(CHECK_TEXTS)
-        agreement = encoder.check(reference)
         if agreement < MIN_COSINE and backend == "onnx-int8":
             msg = f"int8 ONNX vectors are too far from torch's on this CPU (cosine {agreement:.3f})"
             raise ValueError(msg)
