@@ -89,11 +89,26 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
     return make_sessionmaker(engine)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One export cache for the session: the int8 embedding model is exported afresh once
+    per run, and every container, worker and server process the tests start (they inherit
+    the environment) reuses it instead of exporting into each test's home."""
+    cache = tmp_path_factory.mktemp("models")
+    before = os.environ.get("GROUNDED_EMBEDDING__CACHE_DIR")
+    os.environ["GROUNDED_EMBEDDING__CACHE_DIR"] = str(cache)
+    yield cache
+    if before is None:
+        os.environ.pop("GROUNDED_EMBEDDING__CACHE_DIR", None)
+    else:
+        os.environ["GROUNDED_EMBEDDING__CACHE_DIR"] = before
+
+
 @pytest.fixture(scope="session")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+def embedder(model_cache: Path) -> Embedder:
     """The real bundled all-MiniLM-L6-v2 on the CPU default backend (int8 ONNX), loaded
-    once per test session; exported afresh into a temporary cache every run."""
-    return SentenceTransformerEmbedder(device="cpu", cache_dir=tmp_path_factory.mktemp("models"))
+    once per test session."""
+    return SentenceTransformerEmbedder(device="cpu", cache_dir=model_cache)
 
 
 def make_settings(home: Path, db_url: str, **overrides: object) -> Settings:

@@ -134,9 +134,13 @@ def test_the_cache_key_follows_the_weights_not_exported_copies(tmp_path: Path) -
 
 def test_settings_choose_the_backend_and_the_cache_folder(tmp_path: Path, int8_here) -> None:  # type: ignore[no-untyped-def]
     home = tmp_path / "home"
-    default = build_embedder(make_settings(home, "sqlite://"))
+    unset = {"cache_dir": ""}  # the session's shared cache comes from the environment
+    default = build_embedder(make_settings(home, "sqlite://", embedding=unset))
     assert getattr(default, "backend", None) == "onnx-int8"
     assert len(list((home / "cache").glob("*.onnx"))) == 1  # <home>/cache unless configured
+    shared = build_embedder(make_settings(tmp_path / "other", "sqlite://"))  # env: session cache
+    assert getattr(shared, "backend", None) == "onnx-int8"
+    assert not (tmp_path / "other" / "cache").exists()
     elsewhere = tmp_path / "models"
     torch_only = {"backend": "torch", "cache_dir": str(elsewhere)}
     forced = build_embedder(make_settings(home, "sqlite://", embedding=torch_only))
