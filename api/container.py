@@ -52,41 +52,32 @@ class Container:
 def build_embedder(settings: Settings) -> Embedder:
     """The configured embedding model (the bundled MiniLM unless a local path is set)."""
     emb = settings.embedding
-    return SentenceTransformerEmbedder(
+    return _local_embedder(
+        settings,
         emb.model_path or None,
         model_id=emb.model_id,
         query_prefix=emb.query_prefix,
         passage_prefix=emb.passage_prefix,
-        device=emb.device,
-        batch_size=emb.batch_size,
-        backend=emb.backend,
-        cache_dir=embedding_cache_dir(settings),
-    )
-
-
-def embedding_cache_dir(settings: Settings) -> Path:
-    """Where exported embedding models are kept."""
-    return (
-        Path(settings.embedding.cache_dir)
-        if settings.embedding.cache_dir
-        else settings.home / "cache"
     )
 
 
 def build_embedders(settings: Settings, default: Embedder) -> EmbedderRegistry:
     """The default embedder plus model folders that collections were rebuilt with."""
+    return EmbedderRegistry(default, lambda path: _local_embedder(settings, path))
+
+
+def _local_embedder(settings: Settings, path: str | None, **model: str) -> Embedder:
+    """A model folder on the configured device and backend; exports cached in
+    GROUNDED_EMBEDDING__CACHE_DIR, else `<home>/cache`."""
     emb = settings.embedding
-
-    def load(path: str) -> Embedder:
-        return SentenceTransformerEmbedder(
-            path,
-            device=emb.device,
-            batch_size=emb.batch_size,
-            backend=emb.backend,
-            cache_dir=embedding_cache_dir(settings),
-        )
-
-    return EmbedderRegistry(default, load)
+    return SentenceTransformerEmbedder(
+        path,
+        device=emb.device,
+        batch_size=emb.batch_size,
+        backend=emb.backend,
+        cache_dir=Path(emb.cache_dir) if emb.cache_dir else settings.home / "cache",
+        **model,
+    )
 
 
 def build_chat_model(settings: Settings) -> ChatModel:

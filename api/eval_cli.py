@@ -25,7 +25,7 @@ from retrieval.search import Fusion, search
 
 
 def parse_mode(mode: str) -> Fusion | None:
-    """"dense" → None; "hybrid" or "hybrid@W[:K]" (dense weight W, RRF constant K) → its
+    """Mode "dense" → None; "hybrid" or "hybrid@W[:K]" (dense weight W, RRF constant K) → its
     fusion. ValueError for anything else."""
     if mode == "dense":
         return None

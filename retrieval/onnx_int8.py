@@ -150,28 +150,23 @@ class Int8Encoder:
             tmp.unlink(missing_ok=True)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit vectors, in input order; batches of similar length."""
+        """Unit vectors of non-empty `texts`, in input order; batches of similar length."""
         import torch
 
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out: np.ndarray | None = None
+        parts = []
         for start in range(0, len(order), BATCH):
-            idx = order[start : start + BATCH]
-            features = self._features([texts[i] for i in idx])
+            features = self._features([texts[i] for i in order[start : start + BATCH]])
             feed = {n: features[n].numpy().astype(np.int64) for n in self._names}
-            hidden = self._session.run(None, feed)[0]
-            features["token_embeddings"] = torch.from_numpy(hidden)
+            features["token_embeddings"] = torch.from_numpy(self._session.run(None, feed)[0])
             with torch.no_grad():
                 for module in list(self._model)[1:]:
                     features = module(features)
-            vectors = features["sentence_embedding"].numpy()
-            if out is None:
-                out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
-            out[idx] = vectors
-        if out is None:
-            return np.zeros((0, 0), dtype=np.float32)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
+            parts.append(features["sentence_embedding"].numpy())
+        stacked = np.concatenate(parts).astype(np.float32)
+        out = np.empty_like(stacked)
+        out[order] = stacked
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
     def check(self, reference: np.ndarray) -> float:
         """The lowest cosine between this encoder and `reference` vectors of CHECK_TEXTS."""
