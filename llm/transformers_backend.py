@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -70,6 +71,59 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     if dtype not in _DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; use auto, {', '.join(sorted(_DTYPES))}")
     return getattr(torch, _DTYPES[dtype])
+
+
+class _TokenStreamer:
+    """Passes on each generated token's text as soon as `generate` produces it.
+
+    transformers' TextIteratorStreamer holds text back until a word is complete (a space
+    follows), so the first visible text comes one or more decode steps after the first
+    token. Here only an incomplete UTF-8 character (decoded as U+FFFD, as when a Chinese
+    character spans two byte-level tokens) waits for the next token. The whole answer is
+    decoded again at each step (at most a few hundred tokens), so the deltas always join
+    to exactly the text `generate_plain` decodes.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer = tokenizer
+        self._ids: list[int] = []
+        self._sent = ""
+        self._prompt_seen = False
+        self._queue: queue.Queue[str | None] = queue.Queue()
+
+    def put(self, value: torch.Tensor) -> None:
+        """Called by `generate`: first with the prompt (skipped), then with each new token."""
+        if not self._prompt_seen:
+            self._prompt_seen = True
+            return
+        self._ids.extend(int(i) for i in value.reshape(-1).tolist())
+        text = _decode(self._tokenizer, self._ids)
+        if not text.endswith("\ufffd"):
+            self._send(text)
+
+    def end(self) -> None:
+        """Called by `generate` when it stops (and by the worker on an error)."""
+        self._send(_decode(self._tokenizer, self._ids))
+        self._queue.put(None)
+
+    def _send(self, text: str) -> None:
+        if not text.startswith(self._sent):  # a tokenizer whose decoding is not prefix-stable
+            log.warning("streamed text diverged from the decoded answer; tail dropped")
+            return
+        if len(text) > len(self._sent):
+            self._queue.put(text[len(self._sent) :])
+            self._sent = text
+
+    def __iter__(self) -> Iterator[str]:
+        while (text := self._queue.get()) is not None:
+            yield text
+
+
+def _decode(tokenizer: Any, ids: Sequence[int]) -> str:
+    """Answer text of generated `ids`; no clean-up, so that a prefix decodes to a prefix."""
+    return str(
+        tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    )
 
 
 def _make_stop_criteria(stop: threading.Event, cancel: threading.Event | None) -> Any:
@@ -195,11 +249,9 @@ class TransformersChatModel:
         cancel: threading.Event | None = None,
     ) -> Iterator[str]:
         """Text deltas as they are generated; stops early once `cancel` is set."""
-        from transformers import TextIteratorStreamer
-
         start = time.perf_counter()
         kwargs = self._generate_kwargs(messages, max_tokens, temperature)
-        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
+        streamer = _TokenStreamer(self._tokenizer)
         stop = threading.Event()
         result: dict[str, Any] = {}
         kwargs.update(streamer=streamer, stopping_criteria=_make_stop_criteria(stop, cancel))
@@ -264,7 +316,7 @@ class TransformersChatModel:
         with torch.inference_mode():
             output = self._model.generate(**kwargs)
         prompt = int(kwargs["input_ids"].shape[1])
-        text = self._tokenizer.decode(output[0, prompt:], skip_special_tokens=True)
+        text = _decode(self._tokenizer, output[0, prompt:].tolist())
         stats = self._stats(kwargs, {"output": output}, start, None)
         self.last_stats = stats
-        return str(text), stats
+        return text, stats

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from llm.queue import BoundedChatModel
-from llm.transformers_backend import BUNDLED_MODEL_ID, TransformersChatModel
+from llm.transformers_backend import BUNDLED_MODEL_ID, TransformersChatModel, _TokenStreamer
 from llm.types import ChatMessage, ChatModel
 
 pytestmark = pytest.mark.integration
@@ -60,6 +60,43 @@ def test_stream_is_greedy_deterministic_and_matches_plain_generate(
     plain, plain_stats = model.generate_plain(MSGS, 24)
     assert plain == text
     assert plain_stats.completion_tokens == stats.completion_tokens
+
+
+def _ids(model: TransformersChatModel, text: str) -> list[int]:
+    return list(model._tokenizer.encode(text, add_special_tokens=False))
+
+
+def test_each_token_is_streamed_as_soon_as_it_is_generated(model: TransformersChatModel) -> None:
+    import torch
+
+    streamer = _TokenStreamer(model._tokenizer)
+    streamer.put(torch.tensor([_ids(model, "The prompt is skipped.")]))
+    assert streamer._queue.empty()
+    first, second = _ids(model, "Paris is")  # two tokens: "Paris", " is"
+    streamer.put(torch.tensor([first]))
+    # No space after it yet: a word-buffering streamer would still hold "Paris" back.
+    assert streamer._queue.get_nowait() == "Paris"
+    streamer.put(torch.tensor([second]))
+    assert streamer._queue.get_nowait() == " is"
+    streamer.end()
+    assert list(streamer) == []  # only the end marker was left
+
+
+def test_a_character_split_across_tokens_waits_for_its_last_byte(
+    model: TransformersChatModel,
+) -> None:
+    import torch
+
+    pieces = _ids(model, "鬱")  # a rare Han character: several byte-level tokens
+    assert len(pieces) >= 2
+    streamer = _TokenStreamer(model._tokenizer)
+    streamer.put(torch.tensor([[1]]))  # the prompt
+    for token in pieces[:-1]:
+        streamer.put(torch.tensor([token]))
+    assert streamer._queue.empty()  # never half a character (U+FFFD)
+    streamer.put(torch.tensor([pieces[-1]]))
+    streamer.end()
+    assert list(streamer) == ["鬱"]
 
 
 def test_max_tokens_is_respected(model: TransformersChatModel) -> None:
