@@ -89,6 +89,7 @@ class _TokenStreamer:
         self._ids: list[int] = []
         self._sent = ""
         self._prompt_seen = False
+        self._diverged = False
         self._queue: queue.Queue[str | None] = queue.Queue()
 
     def put(self, value: torch.Tensor) -> None:
@@ -96,7 +97,7 @@ class _TokenStreamer:
         if not self._prompt_seen:
             self._prompt_seen = True
             return
-        self._ids.extend(int(i) for i in value.reshape(-1).tolist())
+        self._ids.extend(value.reshape(-1).tolist())
         text = _decode(self._tokenizer, self._ids)
         if not text.endswith("\ufffd"):
             self._send(text)
@@ -108,7 +109,9 @@ class _TokenStreamer:
 
     def _send(self, text: str) -> None:
         if not text.startswith(self._sent):  # a tokenizer whose decoding is not prefix-stable
-            log.warning("streamed text diverged from the decoded answer; tail dropped")
+            if not self._diverged:  # once per answer, not at every later token
+                log.warning("streamed text diverged from the decoded answer; tail dropped")
+                self._diverged = True
             return
         if len(text) > len(self._sent):
             self._queue.put(text[len(self._sent) :])
@@ -121,9 +124,7 @@ class _TokenStreamer:
 
 def _decode(tokenizer: Any, ids: Sequence[int]) -> str:
     """Answer text of generated `ids`; no clean-up, so that a prefix decodes to a prefix."""
-    return str(
-        tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-    )
+    return str(tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False))
 
 
 def _make_stop_criteria(stop: threading.Event, cancel: threading.Event | None) -> Any:
