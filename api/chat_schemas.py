@@ -33,14 +33,50 @@ class CitationOut(BaseModel):
     support: float
 
 
+class EvidenceOut(BaseModel):
+    """A quote that covers the question: a sentence span of a retrieved chunk.
+
+    `quote == chunk.text[start:end]`; `doc_start`/`doc_end` are offsets in the document's
+    extracted text (null if the chunk was deleted since); `score` is question coverage.
+    """
+
+    index: int
+    chunk_id: int
+    document_id: int
+    filename: str
+    page_start: int | None
+    page_end: int | None
+    heading: str | None
+    quote: str
+    start: int
+    end: int
+    doc_start: int | None
+    doc_end: int | None
+    score: float
+
+
+class UnverifiedOut(BaseModel):
+    """A sentence the model wrote that no relevant cited span backs (`mark` mode only)."""
+
+    text: str
+    reason: str  # unsupported, number, irrelevant, language, other document, repetition
+
+
 class ChatOut(BaseModel):
-    """The answer; `[n]` markers in it match `citations[].index`."""
+    """The answer; `[n]` markers in it match `citations[].index`.
+
+    `mode`: "generated" (verified model sentences), "extractive" (the evidence quotes, when
+    no generated sentence passed) or "refused".
+    """
 
     conversation_id: int
     message_id: int
     answer: str
     refused: bool
+    mode: str
     citations: list[CitationOut]
+    evidence: list[EvidenceOut] = []
+    unverified: list[UnverifiedOut] = []
 
 
 class MessageOut(BaseModel):
@@ -50,6 +86,7 @@ class MessageOut(BaseModel):
     role: str
     content: str
     refused: bool
+    mode: str | None
     model: str | None
     finish_reason: str | None
     latency_ms: int | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,16 +19,11 @@ from data.models import (
     Message,
 )
 from ingest.uploads import check_embedder, get_collection
-from llm.answer import (
-    DEFAULT_REFUSAL_THRESHOLD,
-    AnswerConfig,
-    Delta,
-    Final,
-    Retrieved,
-    answer,
-)
+from llm.answer import AnswerConfig, Delta, Evidence, Final, Retrieved, answer
 from llm.citations import DEFAULT_SUPPORT_THRESHOLD
-from llm.types import ChatMessage, ChatModel, LLMUnavailableError, Source
+from llm.refusal import RefusalPolicy
+from llm.types import ChatMessage, ChatModel, Citation, LLMUnavailableError, Source
+from retrieval.naming import named_documents
 from retrieval.search import Filters, search
 
 
@@ -58,14 +53,20 @@ class ChatService:
 
     def __init__(self, container: Container) -> None:
         self.c = container
-        cfg = container.settings.llm
+        cfg, ans = container.settings.llm, container.settings.answer
+        policy = RefusalPolicy()
         self.config = AnswerConfig(
-            refusal_threshold=(
-                cfg.refusal_threshold if cfg.refusal_threshold >= 0 else DEFAULT_REFUSAL_THRESHOLD
+            refusal=(
+                policy.with_threshold(cfg.refusal_threshold)
+                if cfg.refusal_threshold >= 0
+                else policy
             ),
             support_threshold=(
                 cfg.support_threshold if cfg.support_threshold >= 0 else DEFAULT_SUPPORT_THRESHOLD
             ),
+            relevance_threshold=ans.relevance_threshold,
+            unsupported=ans.unsupported,
+            generate=ans.generate,
             max_answer_tokens=cfg.max_answer_tokens,
         )
 
@@ -122,21 +123,26 @@ class ChatService:
         return [ChatMessage(role=m.role, content=m.content) for m in reversed(rows)]  # type: ignore[arg-type]
 
     def retrieve(self, prepared: Prepared, query: str) -> Retrieved:
-        """Numbered sources for `query`, best first, and the best cosine seen."""
+        """Numbered sources for `query`, best first, the best cosine seen, and the documents
+        the question names (whose chunks then come first)."""
         with self.c.sessions() as s:
-            colls = [s.get(Collection, i) for i in prepared.collection_ids]
+            colls = [c for c in (s.get(Collection, i) for i in prepared.collection_ids) if c]
+            named = named_documents(s, colls, query)
+            args = (self.c.reranker, self.c.settings.rerank.top_n, self.c.search_lexical)
             hits = search(
-                s,
-                self.c.indexes,
-                self.c.embedders,
-                query,
-                [c for c in colls if c is not None],
-                prepared.top_k,
-                prepared.filters,
-                self.c.reranker,
-                self.c.settings.rerank.top_n,
-                self.c.search_lexical,
-            )
+                s, self.c.indexes, self.c.embedders, query, colls, prepared.top_k,
+                prepared.filters, *args,
+            )  # fmt: skip
+            best = hits.best_score
+            if named:
+                narrowed = _narrow(prepared.filters, named)
+                first = search(
+                    s, self.c.indexes, self.c.embedders, query, colls, prepared.top_k,
+                    narrowed, *args,
+                )  # fmt: skip
+                seen = {h.chunk_id for h in first}
+                hits = [*first, *(h for h in hits if h.chunk_id not in seen)][: prepared.top_k]  # type: ignore[assignment]
+                best = max(best, first.best_score)
         sources = [
             Source(
                 index=i + 1,
@@ -151,17 +157,17 @@ class ChatService:
             )
             for i, h in enumerate(hits)
         ]
-        return Retrieved(sources, hits.best_score)
+        return Retrieved(sources, best, frozenset(named))
 
     def run(
         self, prepared: Prepared, cancel: threading.Event | None = None
-    ) -> Iterator[Delta | Final]:
+    ) -> Iterator[Evidence | Delta | Final]:
         """The answer flow's events for a prepared request."""
         return answer(
             prepared.question,
             prepared.history,
             lambda q: self.retrieve(prepared, q),
-            self.model,
+            self.model if self.config.generate else self.c.chat_model,
             self.config,
             cancel,
         )
@@ -174,6 +180,15 @@ class ChatService:
                 final = event
         assert final is not None
         return final
+
+    def chunk_starts(self, quotes: list[Citation]) -> dict[int, int]:
+        """Document offsets of the quoted chunks that still exist."""
+        ids = [c.source.chunk_id for c in quotes]
+        if not ids:
+            return {}
+        with self.c.sessions() as s:
+            q = select(Chunk.id, Chunk.start_offset).where(Chunk.id.in_(ids))
+            return {cid: start for cid, start in s.execute(q)}
 
     def store(self, prepared: Prepared, final: Final) -> Stored:
         """Persist the question and the answer with copies of its evidence, in one commit."""
@@ -208,12 +223,21 @@ def _assistant_message(conversation_id: int, final: Final) -> Message:
         query=final.query,
         model=final.model_id,
         refused=final.refused,
+        answer_mode=final.mode,
+        unverified=[{"text": u.text, "reason": u.reason} for u in final.unverified] or None,
         finish_reason="refused" if final.refused else final.finish_reason,
         latency_ms=round(final.latency_s * 1000),
         first_token_ms=round(stats.first_token_s * 1000) if stats else None,
         prompt_tokens=stats.prompt_tokens if stats else None,
         completion_tokens=stats.completion_tokens if stats else None,
     )
+
+
+def _narrow(filters: Filters | None, named: list[int]) -> Filters:
+    """`filters` further narrowed to the named documents (within any documents it names)."""
+    base = filters or Filters()
+    ids = tuple(named if base.document_ids is None else set(named) & set(base.document_ids))
+    return replace(base, document_ids=ids)
 
 
 def _store_citations(s: Session, message_id: int, final: Final) -> None:

@@ -233,7 +233,7 @@ def ask(
     """Ask a question; the answer streams to the terminal, then its checked citations."""
     from api.chat_service import ChatService
     from api.container import build_container
-    from llm.answer import Delta
+    from llm.answer import Delta, Evidence
 
     container = build_container(_setup(), with_llm=True)
     try:
@@ -241,12 +241,17 @@ def ask(
         prepared = service.prepare(question, collection, conversation)
         final = None
         for event in service.run(prepared):
-            if isinstance(event, Delta):
+            if isinstance(event, Evidence):
+                for q in event.quotes:
+                    typer.echo(f'  evidence [{q.index}] {q.source.filename}: "{q.quote[:160]}"')
+            elif isinstance(event, Delta):
                 typer.echo(event.text, nl=False)
             else:
                 final = event
         assert final is not None
-        typer.echo("\r\033[K" + final.answer)  # the checked text replaces the raw stream
+        typer.echo(f"\n({final.mode})")
+        for u in final.unverified if service.config.unsupported.value == "mark" else []:
+            typer.echo(f"  unverified ({u.reason}): {u.text}")
         for c in final.citations:
             mark = "✓" if c.supported else "✗ unsupported"
             pages = f" p.{c.source.page_start}" if c.source.page_start else ""

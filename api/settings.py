@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from llm.answer import DEFAULT_RELEVANCE_THRESHOLD, Unsupported
+
 
 class EmbeddingSettings(BaseModel):
     """Which sentence-transformers model embeds chunks and queries."""
@@ -88,9 +90,22 @@ class LLMSettings(BaseModel):
     max_queue_wait_s: float = 60.0
     max_answer_tokens: int = 256
     top_k: int = 5
-    refusal_threshold: float = -1.0  # < 0 = the calibrated default
+    # The refusal score's threshold for every script (< 0 = the calibrated defaults, which
+    # differ for Latin-script and CJK questions: llm/refusal.py).
+    refusal_threshold: float = -1.0
     support_threshold: float = -1.0  # < 0 = the calibrated default
     history_turns: int = 6
+
+
+class AnswerSettings(BaseModel):
+    """How answers are checked before they are shown."""
+
+    # A sentence no relevant cited span backs: "drop" hides it (stored for administrators),
+    # "mark" returns it apart in `unverified`, "keep" shows it (no verification).
+    unsupported: Unsupported = Unsupported.DROP
+    # False: no generation at all; answers are the evidence quotes (extractive).
+    generate: bool = True
+    relevance_threshold: float = DEFAULT_RELEVANCE_THRESHOLD
 
 
 class Settings(BaseSettings):
@@ -113,6 +128,7 @@ class Settings(BaseSettings):
     rerank: RerankSettings = RerankSettings()
     worker: WorkerSettings = WorkerSettings()
     llm: LLMSettings = LLMSettings()
+    answer: AnswerSettings = AnswerSettings()
 
     @property
     def db_url(self) -> str:

@@ -238,6 +238,10 @@ class Message(Base):
     query: Mapped[str | None] = mapped_column(Text)
     model: Mapped[str | None] = mapped_column(String(300))
     refused: Mapped[bool] = mapped_column(default=False)
+    # generated, extractive (built from evidence quotes) or refused; NULL before 0004.
+    answer_mode: Mapped[str | None] = mapped_column(String(16))
+    # Sentences the model wrote that were not shown as verified: [{"text", "reason"}].
+    unverified: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
     finish_reason: Mapped[str | None] = mapped_column(String(16))  # stop, length, cancelled
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     first_token_ms: Mapped[int | None] = mapped_column(Integer)

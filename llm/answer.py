@@ -1,8 +1,10 @@
 """Answer a question from retrieved sources, with checked citations — or refuse.
 
 The flow: rewrite a follow-up into a standalone question (only when it needs it), retrieve,
-refuse without calling the LLM when the best source is not relevant enough, otherwise
-stream the model's answer and verify every citation against the sources it was given.
+refuse without calling the LLM when the calibrated relevance score is too low (llm.refusal),
+send the best evidence quotes, then stream the model's answer through the sentence gate
+(llm.gate): only sentences a relevant cited span backs, numbers included, are shown. When
+none passes, the answer is extractive: the evidence quotes with their citations.
 """
 
 from __future__ import annotations
@@ -11,16 +13,27 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from llm.citations import DEFAULT_SUPPORT_THRESHOLD, tokens, verify
+from llm.gate import SentenceGate, join
+from llm.grounding import Checker, evidence, extractive_answer
 from llm.prompts import build_messages, clean_rewrite, needs_rewrite, rewrite_prompt
+from llm.refusal import RefusalPolicy, relevance
 from llm.types import ChatMessage, ChatModel, Citation, GenerationStats, Source
 
 REFUSAL = "I could not find this in the documents."
-# Cosine similarity of the best chunk below which we refuse. Calibrated with
-# `bench/refusal.py` (max F1 of `refused` on one half of Cranfield questions vs off-corpus
-# COVID-QA questions asked of a Cranfield collection; 0.4638), reported on the other half.
-DEFAULT_REFUSAL_THRESHOLD = 0.46
+# Question coverage a supporting span (with its neighbours and heading) must reach: a copied
+# sentence that does not concern the question is not an answer to it. bench/answers.py.
+DEFAULT_RELEVANCE_THRESHOLD = 0.3
+
+
+class Unsupported(StrEnum):
+    """What happens to an answer sentence that its sources do not back."""
+
+    DROP = "drop"  # hidden (stored with the message for administrators)
+    MARK = "mark"  # returned apart, in `unverified`
+    KEEP = "keep"  # shown as generated (the behaviour before verification)
 
 
 @dataclass(frozen=True)
@@ -30,6 +43,7 @@ class Retrieved:
 
     sources: list[Source]
     best_score: float
+    named_documents: frozenset[int] = frozenset()  # documents the question names
 
 
 Retrieve = Callable[[str], Retrieved]
@@ -39,18 +53,37 @@ Retrieve = Callable[[str], Retrieved]
 class AnswerConfig:
     """Knobs of the answer flow."""
 
-    refusal_threshold: float = DEFAULT_REFUSAL_THRESHOLD
+    refusal: RefusalPolicy = field(default_factory=RefusalPolicy)
     support_threshold: float = DEFAULT_SUPPORT_THRESHOLD
+    relevance_threshold: float = DEFAULT_RELEVANCE_THRESHOLD
+    unsupported: Unsupported = Unsupported.DROP
+    generate: bool = True  # False: extractive answers only, no LLM
     max_answer_tokens: int = 256
     temperature: float = 0.0
     rewrite_max_tokens: int = 48
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """The best quotes for the question, sent before the model writes anything."""
+
+    quotes: list[Citation]
+    elapsed_s: float  # since the question was asked
+
+
+@dataclass(frozen=True)
 class Delta:
-    """A piece of the answer as the model produced it (markers not yet checked)."""
+    """A piece of the shown answer: verified sentences (raw model text in `keep` mode)."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class Unverified:
+    """A sentence the model wrote that did not pass, and why (unsupported, number, ...)."""
+
+    text: str
+    reason: str
 
 
 @dataclass
@@ -66,6 +99,10 @@ class Final:
     finish_reason: str = "stop"
     stats: GenerationStats | None = None
     latency_s: float = 0.0
+    mode: str = "generated"  # generated, extractive or refused
+    unverified: list[Unverified] = field(default_factory=list)
+    evidence: list[Citation] = field(default_factory=list)
+    relevance: float | None = None  # the refusal score the question got
 
 
 def standalone_question(
@@ -105,39 +142,85 @@ def answer(
     question: str,
     history: Sequence[ChatMessage],
     retrieve: Retrieve,
-    model: ChatModel,
+    model: ChatModel | None,
     config: AnswerConfig,
     cancel: threading.Event | None = None,
-) -> Iterator[Delta | Final]:
-    """Yield answer deltas, then one Final; refuse without generating when nothing fits."""
+) -> Iterator[Evidence | Delta | Final]:
+    """Yield Evidence, then verified deltas, then one Final; refuse before the LLM when
+    nothing fits. Without a model (or with `config.generate` off) the answer is extractive."""
     start = time.perf_counter()
-    query = standalone_question(model, question, history, config, cancel)
+    query = standalone_question(model, question, history, config, cancel) if model else question
     found = retrieve(query)
     sources = found.sources
-    # The threshold was calibrated on the best dense similarity; with hybrid retrieval that
-    # chunk may have been ranked out of the sources, so the retriever reports it apart.
-    if not sources or found.best_score < config.refusal_threshold:
+    score, refuse = relevance(query, found.best_score, sources, config.refusal)
+    if refuse:
         yield Final(
             answer=REFUSAL,
             query=query,
             refused=True,
             sources=sources,
+            mode="refused",
+            relevance=score,
             latency_s=time.perf_counter() - start,
         )
+        return
+    quotes = evidence(query, sources, found.named_documents)
+    if model is None or not config.generate:
+        yield Evidence(quotes, time.perf_counter() - start)
+        yield from _extractive(query, sources, quotes, score, [], start)
         return
     budget = model.context_window - config.max_answer_tokens
     # The standalone question already carries what the history contributed.
     messages, used = build_messages(
         query, sources, [], count_tokens=model.count_tokens, budget=budget
     )
-    parts: list[str] = []
-    for delta in model.stream(
+    # Asked before the evidence is sent, so a full queue is still a 429, not an SSE error.
+    deltas = model.stream(
         messages, max_tokens=config.max_answer_tokens, temperature=config.temperature, cancel=cancel
-    ):
-        parts.append(delta)
-        yield Delta(delta)
+    )
+    yield Evidence(quotes, time.perf_counter() - start)
+    checker = Checker(
+        query,
+        used,
+        support_threshold=config.support_threshold,
+        relevance_threshold=config.relevance_threshold,
+        named_documents=found.named_documents,
+    )
+    gate = SentenceGate(checker)
+    keep = config.unsupported is Unsupported.KEEP
+    parts: list[str] = []
+    shown: list[str] = []
+    try:
+        for delta in deltas:
+            parts.append(delta)
+            for judged in gate.feed(delta):
+                if judged.shown and not keep:
+                    yield Delta(_spaced(shown, judged.shown))
+                    shown.append(judged.shown)
+            if keep and not gate.stopped:
+                yield Delta(delta)
+            if gate.stopped:  # closing the stream below ends the generation
+                break
+    finally:
+        close = getattr(deltas, "close", None)
+        if close is not None:
+            close()
+    for judged in gate.finish():
+        if judged.shown and not keep:
+            yield Delta(_spaced(shown, judged.shown))
+            shown.append(judged.shown)
     stats: GenerationStats | None = getattr(model, "last_stats", None)
-    text, citations = verify("".join(parts), used, threshold=config.support_threshold)
+    failed = [Unverified(j.text, j.check.reason) for j in gate.judged if not j.check.ok]
+    reason = "repetition" if gate.stopped else _finish_reason(cancel, stats, config)
+    if keep:
+        raw = "".join(parts) if not gate.stopped else " ".join(j.text for j in gate.judged[:-1])
+        text, citations = verify(raw, used, threshold=config.support_threshold)
+    else:
+        text = join(shown)
+        citations = _best_per_source([j.check.citation for j in gate.judged if j.shown])
+    if not text.strip() and not (cancel is not None and cancel.is_set()):
+        yield from _extractive(query, used, quotes, score, failed, start, model, stats, reason)
+        return
     yield Final(
         answer=text,
         query=query,
@@ -145,10 +228,59 @@ def answer(
         citations=citations,
         sources=used,
         model_id=model.model_id,
-        finish_reason=_finish_reason(cancel, stats, config),
+        finish_reason=reason,
         stats=stats,
         latency_s=time.perf_counter() - start,
+        mode="generated",
+        unverified=failed,
+        evidence=quotes,
+        relevance=score,
     )
+
+
+def _extractive(
+    query: str,
+    sources: list[Source],
+    quotes: list[Citation],
+    score: float,
+    failed: list[Unverified],
+    start: float,
+    model: ChatModel | None = None,
+    stats: GenerationStats | None = None,
+    reason: str = "stop",
+) -> Iterator[Delta | Final]:
+    """The answer built from the evidence quotes (a refusal when there are none)."""
+    text = extractive_answer(quotes) if quotes else REFUSAL
+    if quotes:
+        yield Delta(text)
+    yield Final(
+        answer=text,
+        query=query,
+        refused=not quotes,
+        citations=sorted(quotes, key=lambda c: c.index),
+        sources=sources,
+        model_id=model.model_id if model else None,
+        finish_reason=reason if quotes else "refused",
+        stats=stats,
+        latency_s=time.perf_counter() - start,
+        mode="extractive" if quotes else "refused",
+        unverified=failed,
+        evidence=quotes,
+        relevance=score,
+    )
+
+
+def _spaced(shown: list[str], sentence: str) -> str:
+    """The delta text of a new shown sentence, with the space `join` puts before it."""
+    return join([*shown[-1:], sentence])[len(shown[-1]) :] if shown else sentence
+
+
+def _best_per_source(citations: list[Citation | None]) -> list[Citation]:
+    best: dict[int, Citation] = {}
+    for c in citations:
+        if c is not None and (c.index not in best or c.support > best[c.index].support):
+            best[c.index] = c
+    return sorted(best.values(), key=lambda c: c.index)
 
 
 def _finish_reason(

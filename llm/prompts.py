@@ -9,14 +9,16 @@ import re
 from collections.abc import Callable, Sequence
 
 from llm.citations import extract_markers, strip_markers
+from llm.grounding import is_cjk
 from llm.types import ChatMessage, PromptTooLongError, Source
 
 SYSTEM_PROMPT = (
     "Answer the question using only the numbered context blocks. "
     "After each claim, write the number of its block in square brackets, like [1] or [2]. "
-    "Be concise. If the context does not contain the answer, say that you cannot find it "
-    "in the documents."
+    "Be concise. Answer in the language of the question. If the context does not contain "
+    "the answer, say that you cannot find it in the documents."
 )
+CJK_INSTRUCTION = "请用中文回答，并在每句话后用方括号标出来源编号，例如 [1]。"
 REWRITE_SYSTEM_PROMPT = (
     "Rewrite the follow-up question as one standalone question that makes sense without "
     'the conversation. Replace words like "it" or "they" with what they refer to. '
@@ -105,7 +107,10 @@ def build_messages(
 def _user_message(question: str, sources: Sequence[Source]) -> str:
     """The context blocks followed by the question: small models attend best to the end."""
     context = "\n\n".join(format_source(s) for s in sources) if sources else "(no context)"
-    return f"Context:\n{context}\n\nQuestion: {question.strip()}"
+    ask = f"Question: {question.strip()}"
+    if is_cjk(question):  # small models drift into English unless told in the language
+        ask += f"\n{CJK_INSTRUCTION}"
+    return f"Context:\n{context}\n\n{ask}"
 
 
 def _recent_history(history: Sequence[ChatMessage], limit: int) -> list[ChatMessage]:

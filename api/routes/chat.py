@@ -11,11 +11,11 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
-from api.chat_schemas import ChatIn, ChatOut, CitationOut
+from api.chat_schemas import ChatIn, ChatOut, CitationOut, EvidenceOut, UnverifiedOut
 from api.chat_service import ChatService, Prepared
 from api.deps import ContainerDep
 from api.routes.search import to_filters
-from llm.answer import Delta, Final
+from llm.answer import Delta, Evidence, Final, Unsupported
 from llm.types import Citation
 
 router = APIRouter(prefix="/v1", tags=["chat"])
@@ -38,14 +38,46 @@ def citation_out(c: Citation) -> CitationOut:
     )
 
 
-def chat_out(final: Final, conversation_id: int, message_id: int) -> ChatOut:
+def evidence_out(quotes: list[Citation], starts: dict[int, int]) -> list[EvidenceOut]:
+    """Wire form of evidence quotes; `starts` maps chunk ids to their document offsets."""
+    out = []
+    for c in quotes:
+        base = starts.get(c.source.chunk_id)
+        s = c.source
+        out.append(
+            EvidenceOut(
+                index=c.index,
+                chunk_id=s.chunk_id,
+                document_id=s.document_id,
+                filename=s.filename,
+                page_start=s.page_start,
+                page_end=s.page_end,
+                heading=s.heading,
+                quote=c.quote,
+                start=c.quote_start,
+                end=c.quote_end,
+                doc_start=base + c.quote_start if base is not None else None,
+                doc_end=base + c.quote_end if base is not None else None,
+                score=round(c.support, 4),
+            )
+        )
+    return out
+
+
+def chat_out(service: ChatService, final: Final, conversation_id: int, message_id: int) -> ChatOut:
     """The response body (also the payload of the final SSE event)."""
+    mark = service.config.unsupported is Unsupported.MARK
     return ChatOut(
         conversation_id=conversation_id,
         message_id=message_id,
         answer=final.answer,
         refused=final.refused,
+        mode=final.mode,
         citations=[citation_out(c) for c in final.citations],
+        evidence=evidence_out(final.evidence, service.chunk_starts(final.evidence)),
+        unverified=[UnverifiedOut(text=u.text, reason=u.reason) for u in final.unverified]
+        if mark
+        else [],
     )
 
 
@@ -73,7 +105,7 @@ def chat(body: ChatIn, container: ContainerDep) -> ChatOut | StreamingResponse:
         )
     final = service.complete(prepared)
     stored = service.store(prepared, final)
-    return chat_out(final, stored.conversation_id, stored.message_id)
+    return chat_out(service, final, stored.conversation_id, stored.message_id)
 
 
 def close_iterator(it: Iterator[object]) -> None:
@@ -92,10 +124,11 @@ async def sse_events(
     service: ChatService,
     prepared: Prepared,
     cancel: threading.Event,
-    first: Delta | Final,
-    events: Iterator[Delta | Final],
+    first: Evidence | Delta | Final,
+    events: Iterator[Evidence | Delta | Final],
 ) -> AsyncIterator[str]:
-    """`delta` events with text, then one `done` event with the ids and citations.
+    """An `evidence` event with the best quotes (before the model writes), `delta` events
+    with verified text, then one `done` event with the ids and citations.
 
     If the client goes away, generation is cancelled and the partial answer is stored with
     finish_reason "cancelled" (or "error"), so the conversation stays consistent.
@@ -105,14 +138,21 @@ async def sse_events(
     reason = "cancelled"
     try:
         async for event in chain_events(first, events):
-            if isinstance(event, Delta):
+            if isinstance(event, Evidence):
+                starts = await anyio.to_thread.run_sync(service.chunk_starts, event.quotes)
+                quotes = [e.model_dump() for e in evidence_out(event.quotes, starts)]
+                yield sse("evidence", {"quotes": quotes})
+            elif isinstance(event, Delta):
                 parts.append(event.text)
                 yield sse("delta", {"text": event.text})
             else:
                 final = event
         assert final is not None
         stored = await anyio.to_thread.run_sync(service.store, prepared, final)
-        yield sse("done", chat_out(final, stored.conversation_id, stored.message_id).model_dump())
+        body = await anyio.to_thread.run_sync(
+            chat_out, service, final, stored.conversation_id, stored.message_id
+        )
+        yield sse("done", body.model_dump())
     except Exception as exc:  # the stream has started: errors can only travel as events
         reason = "error"
         yield sse("error", {"error": type(exc).__name__, "message": str(exc)})
@@ -130,8 +170,8 @@ async def sse_events(
 
 
 async def chain_events(
-    first: Delta | Final, rest: Iterator[Delta | Final]
-) -> AsyncIterator[Delta | Final]:
+    first: Evidence | Delta | Final, rest: Iterator[Evidence | Delta | Final]
+) -> AsyncIterator[Evidence | Delta | Final]:
     """The event already pulled, then the rest, each `next()` run off the event loop."""
     yield first
     async for event in iterate_in_threadpool(rest):

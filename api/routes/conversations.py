@@ -79,6 +79,7 @@ def get_conversation(conversation_id: int, session: SessionDep) -> ConversationO
             role=m.role,
             content=m.content,
             refused=m.refused,
+            mode=m.answer_mode,
             model=m.model,
             finish_reason=m.finish_reason,
             latency_ms=m.latency_ms,

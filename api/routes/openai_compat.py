@@ -24,10 +24,10 @@ from starlette.concurrency import iterate_in_threadpool
 
 from api.chat_service import ChatService, Prepared
 from api.deps import ContainerDep, SessionDep
-from api.routes.chat import chain_events, citation_out, close_iterator
+from api.routes.chat import chain_events, citation_out, close_iterator, evidence_out
 from data.errors import InvalidInputError
 from data.models import Collection
-from llm.answer import Delta, Final
+from llm.answer import Delta, Evidence, Final, Unsupported
 from llm.types import ChatMessage
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -77,14 +77,21 @@ def _prepare(service: ChatService, body: OAIChatRequest) -> Prepared:
     return service.prepare(turns[-1].text(), [_collection(body.model)], None, history=history)
 
 
-def _extras(final: Final, conversation_id: int, message_id: int) -> dict[str, Any]:
+def _extras(
+    service: ChatService, final: Final, conversation_id: int, message_id: int
+) -> dict[str, Any]:
+    mark = service.config.unsupported is Unsupported.MARK
     return {
         "citations": [citation_out(c).model_dump() for c in final.citations],
         "grounded": {
             "refused": final.refused,
+            "mode": final.mode,
             "answer": final.answer,
             "conversation_id": conversation_id,
             "message_id": message_id,
+            "unverified": [{"text": u.text, "reason": u.reason} for u in final.unverified]
+            if mark
+            else [],
         },
     }
 
@@ -127,7 +134,7 @@ def chat_completions(
             }
         ],
         "usage": _usage(final),
-        **_extras(final, stored.conversation_id, stored.message_id),
+        **_extras(service, final, stored.conversation_id, stored.message_id),
     }
 
 
@@ -191,15 +198,19 @@ async def _chunks(
     prepared: Prepared,
     model: str,
     cancel: threading.Event,
-    first: Delta | Final,
-    events: Iterator[Delta | Final],
+    first: Evidence | Delta | Final,
+    events: Iterator[Evidence | Delta | Final],
 ) -> AsyncIterator[str]:
     cid = f"chatcmpl-{int(time.time() * 1000)}"
     yield _chunk(cid, model, {"role": "assistant", "content": ""})
     final: Final | None = None
     try:
         async for event in chain_events(first, events):
-            if isinstance(event, Delta):
+            if isinstance(event, Evidence):  # an extra field that OpenAI clients ignore
+                starts = await anyio.to_thread.run_sync(service.chunk_starts, event.quotes)
+                quotes = [e.model_dump() for e in evidence_out(event.quotes, starts)]
+                yield _chunk(cid, model, {}, evidence=quotes)
+            elif isinstance(event, Delta):
                 yield _chunk(cid, model, {"content": event.text})
             else:
                 final = event
@@ -213,7 +224,7 @@ async def _chunks(
             {},
             "stop",
             usage=_usage(final),
-            **_extras(final, stored.conversation_id, stored.message_id),
+            **_extras(service, final, stored.conversation_id, stored.message_id),
         )
         yield "data: [DONE]\n\n"
     finally:
