@@ -19,7 +19,7 @@ from data.models import (
     Message,
 )
 from ingest.uploads import check_embedder, get_collection
-from llm.answer import AnswerConfig, Delta, Evidence, Final, Retrieved, answer
+from llm.answer import AnswerConfig, Delta, Evidence, Final, Retrieved, Unsupported, answer
 from llm.citations import DEFAULT_SUPPORT_THRESHOLD
 from llm.refusal import RefusalPolicy
 from llm.types import ChatMessage, ChatModel, Citation, LLMUnavailableError, Source
@@ -65,7 +65,7 @@ class ChatService:
                 cfg.support_threshold if cfg.support_threshold >= 0 else DEFAULT_SUPPORT_THRESHOLD
             ),
             relevance_threshold=ans.relevance_threshold,
-            unsupported=ans.unsupported,
+            unsupported=Unsupported(ans.unsupported),
             generate=ans.generate,
             max_answer_tokens=cfg.max_answer_tokens,
         )
@@ -122,24 +122,36 @@ class ChatService:
             ).all()
         return [ChatMessage(role=m.role, content=m.content) for m in reversed(rows)]  # type: ignore[arg-type]
 
-    def retrieve(self, prepared: Prepared, query: str) -> Retrieved:
+    def retrieve(self, prepared: Prepared, query: str, *, prefer_named: bool = True) -> Retrieved:
         """Numbered sources for `query`, best first, the best cosine seen, and the documents
-        the question names (whose chunks then come first)."""
+        the question names (whose chunks then come first; `prefer_named=False` for benches)."""
         with self.c.sessions() as s:
             colls = [c for c in (s.get(Collection, i) for i in prepared.collection_ids) if c]
-            named = named_documents(s, colls, query)
+            named = named_documents(s, colls, query) if prefer_named else []
             args = (self.c.reranker, self.c.settings.rerank.top_n, self.c.search_lexical)
             hits = search(
-                s, self.c.indexes, self.c.embedders, query, colls, prepared.top_k,
-                prepared.filters, *args,
-            )  # fmt: skip
+                s,
+                self.c.indexes,
+                self.c.embedders,
+                query,
+                colls,
+                prepared.top_k,
+                prepared.filters,
+                *args,
+            )
             best = hits.best_score
             if named:
                 narrowed = _narrow(prepared.filters, named)
                 first = search(
-                    s, self.c.indexes, self.c.embedders, query, colls, prepared.top_k,
-                    narrowed, *args,
-                )  # fmt: skip
+                    s,
+                    self.c.indexes,
+                    self.c.embedders,
+                    query,
+                    colls,
+                    prepared.top_k,
+                    narrowed,
+                    *args,
+                )
                 seen = {h.chunk_id for h in first}
                 hits = [*first, *(h for h in hits if h.chunk_id not in seen)][: prepared.top_k]  # type: ignore[assignment]
                 best = max(best, first.best_score)

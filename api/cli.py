@@ -249,6 +249,8 @@ def ask(
             else:
                 final = event
         assert final is not None
+        if final.refused:
+            typer.echo(final.answer, nl=False)
         typer.echo(f"\n({final.mode})")
         for u in final.unverified if service.config.unsupported.value == "mark" else []:
             typer.echo(f"  unverified ({u.reason}): {u.text}")

@@ -102,3 +102,15 @@ def prf(predicted: Sequence[bool], actual: Sequence[bool]) -> dict[str, float]:
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
+
+
+def open_or_build(corpus: Path | Corpus, home: Path, *, with_llm: bool = False) -> Container:
+    """The collection ingested into `home` by an earlier run, else a fresh one (same data)."""
+    if (home / "READY").exists():
+        return build_container(Settings(home=home), with_llm=with_llm)  # type: ignore[call-arg]
+    import shutil
+
+    shutil.rmtree(home, ignore_errors=True)
+    container = build_collection(corpus, home, with_llm=with_llm)
+    (home / "READY").write_text("ingested\n")
+    return container

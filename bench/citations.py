@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from api.chat_service import ChatService  # noqa: E402
 from bench.beir import EVAL, build_collection, doc_id, load_beir, prf, split_half  # noqa: E402
-from llm.answer import Delta, Final  # noqa: E402
+from llm.answer import Delta, Final, Unsupported  # noqa: E402
 from llm.citations import DEFAULT_SUPPORT_THRESHOLD, verify  # noqa: E402
 from llm.types import Source  # noqa: E402
 
@@ -66,7 +66,9 @@ def _norm(text: str) -> str:
 
 
 def run_questions(service: ChatService, queries: Sequence, qrels: dict) -> list[Answered]:
-    """Answer every question through the service (collecting deltas = raw model output)."""
+    """Answer every question through the service (collecting deltas = raw model output:
+    `keep` mode passes the model's text on as generated)."""
+    service.config = replace(service.config, unsupported=Unsupported.KEEP)
     out = []
     for i, (qid, question, answers) in enumerate(queries, 1):
         prepared = service.prepare(question, None, None)
@@ -75,7 +77,7 @@ def run_questions(service: ChatService, queries: Sequence, qrels: dict) -> list[
         for event in service.run(prepared):
             if isinstance(event, Delta):
                 raw.append(event.text)
-            else:
+            elif isinstance(event, Final):
                 final = event
         assert final is not None
         out.append(Answered(qid, question, answers, qrels.get(qid, set()), final, "".join(raw)))

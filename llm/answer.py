@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from llm.citations import DEFAULT_SUPPORT_THRESHOLD, tokens, verify
@@ -187,7 +187,7 @@ def answer(
         named_documents=found.named_documents,
     )
     gate = SentenceGate(checker)
-    keep = config.unsupported is Unsupported.KEEP
+    keep = config.unsupported == Unsupported.KEEP
     parts: list[str] = []
     shown: list[str] = []
     try:
@@ -257,7 +257,8 @@ def _extractive(
         answer=text,
         query=query,
         refused=not quotes,
-        citations=sorted(quotes, key=lambda c: c.index),
+        # The answer's sentences are the quotes themselves: each fully supports itself.
+        citations=sorted((replace(c, support=1.0) for c in quotes), key=lambda c: c.index),
         sources=sources,
         model_id=model.model_id if model else None,
         finish_reason=reason if quotes else "refused",

@@ -3,11 +3,12 @@
 A sentence passes only if (1) one of its candidate sources has a 1-3 sentence span that
 supports it lexically (`llm.citations.best_support` at the support threshold), (2) every
 number, amount, percentage and date in it is stated in that span (`llm.numbers`), (3) that
-span, with the sentences around it and the chunk's heading, is relevant to the question
-(enough of the question's content words), (4) it is written in the question's script
-(a Chinese question gets no English sentence), and (5) when the question names documents,
-the span comes from one of them. Candidates are the sources the sentence cites; a sentence
-without markers may be backed by any source (small models forget markers).
+span, with the sentences around it, is relevant to the question (holds enough of the
+question's content words that the chunk's heading and filename do not already hold),
+(4) it is written in the question's script (a Chinese question gets no English sentence),
+and (5) when the question names documents, the span comes from one of them. Candidates are
+the sources the sentence cites; a sentence without markers may be backed by any source
+(small models forget markers).
 
 Evidence for the `evidence` event and for extractive answers is chosen the same way: the
 span of a top source that covers most of the question.
@@ -145,14 +146,19 @@ class Checker:
         return Check(citation, "")
 
     def relevance(self, source: Source, start: int, end: int) -> float:
-        """Question coverage of a span with one sentence either side and the heading."""
+        """Question coverage of a span with one sentence either side.
+
+        Question words that the chunk's heading or filename already hold (the company in
+        "IBM annual report > Facilities") are left out: they make every span of the
+        document look relevant, so the span must cover the rest of the question itself.
+        """
         spans = sentences(source.text)
         first = next((i for i, (s, e) in enumerate(spans) if e > start), 0)
         last = next((i for i, (s, e) in reversed(list(enumerate(spans))) if s < end), first)
         lo = spans[max(0, first - 1)][0] if spans else start
         hi = spans[min(len(spans) - 1, last + 1)][1] if spans else end
-        context = f"{source.heading or ''} {source.filename} {source.text[lo:hi]}"
-        return coverage(self._asked, context)
+        asked = self._asked - tokens(f"{source.heading or ''} {source.filename}") or self._asked
+        return coverage(asked, source.text[lo:hi])
 
 
 def _support(check: Check) -> float:

@@ -33,7 +33,7 @@ _SCALES = {
 # A number: digits with thousands separators or a decimal part, then an optional scale word
 # (whole word for Latin ones) and an optional percent sign.
 _NUMBER = re.compile(
-    r"(?<![\w.])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+    r"(?<![A-Za-z0-9.])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
     r"(?:\s*(?P<cjk>万亿|百万|千万|万|亿|千)|\s?(?P<scale>thousand|million|billion|trillion|mn|bn|tn|k|m|b)\b)?"
     r"\s*(?P<pct>%|％|percent\b|per cent\b)?",
     re.IGNORECASE,

@@ -31,9 +31,12 @@ class RefusalRule:
         return self.cosine_weight * best_cosine + (1.0 - self.cosine_weight) * lexical
 
 
-# Calibrated by bench/refusal.py (seed 0, calibration half); see README "Refusal".
-LATIN = RefusalRule(cosine_weight=0.5, threshold=0.42)
-CJK = RefusalRule(cosine_weight=0.2, threshold=0.40)
+# Calibrated by bench/refusal.py (500 questions a group, seed 0, calibration half) for the
+# bundled all-MiniLM-L6-v2; re-run it after configuring another embedding model. Under this
+# English model CJK cosines carry no signal (answerable and off-corpus Chinese questions
+# score alike), so the CJK rule is lexical only.
+LATIN = RefusalRule(cosine_weight=0.5, threshold=0.487)
+CJK = RefusalRule(cosine_weight=0.0, threshold=0.385)
 
 
 @dataclass(frozen=True)

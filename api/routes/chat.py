@@ -66,7 +66,7 @@ def evidence_out(quotes: list[Citation], starts: dict[int, int]) -> list[Evidenc
 
 def chat_out(service: ChatService, final: Final, conversation_id: int, message_id: int) -> ChatOut:
     """The response body (also the payload of the final SSE event)."""
-    mark = service.config.unsupported is Unsupported.MARK
+    mark = service.config.unsupported == Unsupported.MARK
     return ChatOut(
         conversation_id=conversation_id,
         message_id=message_id,

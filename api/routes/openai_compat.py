@@ -80,7 +80,7 @@ def _prepare(service: ChatService, body: OAIChatRequest) -> Prepared:
 def _extras(
     service: ChatService, final: Final, conversation_id: int, message_id: int
 ) -> dict[str, Any]:
-    mark = service.config.unsupported is Unsupported.MARK
+    mark = service.config.unsupported == Unsupported.MARK
     return {
         "citations": [citation_out(c).model_dump() for c in final.citations],
         "grounded": {

@@ -10,8 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def grounded(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GROUNDED_HOME": str(home)}
+def grounded(home: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GROUNDED_HOME": str(home), **extra_env}
     env.pop("GROUNDED_DATABASE_URL", None)
     return subprocess.run(
         [sys.executable, "-m", "api.cli", *args],
@@ -46,8 +46,14 @@ def test_ingest_folder_then_search(tmp_path: Path) -> None:
     out = grounded(home, "ask", "What does the canteen serve on Fridays?")
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() and "(conversation 1)" in out.stderr
+    assert "evidence [1] menu.md" in out.stdout  # the quote comes before the answer
+    assert "(generated)" in out.stdout or "(extractive)" in out.stdout
     out = grounded(home, "ask", "What is the capital of Peru?")
-    assert "I could not find this in the documents." in out.stdout
+    assert "I could not find this in the documents." in out.stdout and "(refused)" in out.stdout
+    # Extractive only (no model): the evidence quote is the answer, with its citation.
+    out = grounded(home, "ask", "What is served on Fridays?", GROUNDED_ANSWER__GENERATE="false")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "fish and chips. [1]" in out.stdout and "(extractive)" in out.stdout
 
     again = grounded(home, "ingest", str(docs / "menu.md"))
     assert again.returncode == 0 and "0 indexed, 0 failed" in again.stdout  # unchanged: no-op

@@ -57,9 +57,7 @@ def run(
 ) -> tuple[list[Evidence | Delta | Final], Final]:
     model = ScriptedChatModel(reply)
     config = AnswerConfig(unsupported=mode)
-    events = list(
-        answer(question, [], lambda q: Retrieved(sources, best, named), model, config)
-    )
+    events = list(answer(question, [], lambda q: Retrieved(sources, best, named), model, config))
     final = events[-1]
     assert isinstance(final, Final)
     return events, final
@@ -89,7 +87,9 @@ def test_a_claim_with_an_invented_number_is_dropped() -> None:
         "IBM is headquartered in Armonk, New York [1]. "
         "The company employed about 20 people at the end of 2022 [1]."
     )
-    events, final = run("Where is IBM headquartered and how many people work there?", reply, [src(1, IBM)])
+    events, final = run(
+        "Where is IBM headquartered and how many people work there?", reply, [src(1, IBM)]
+    )
     assert "20 people" not in final.answer and "20 people" not in shown(events)
     assert final.answer == "IBM is headquartered in Armonk, New York [1]."
     assert [(u.reason, u.text[:24]) for u in final.unverified] == [
@@ -144,9 +144,14 @@ def test_a_repetition_loop_is_cut_off() -> None:
     loop = " ".join(["The answer is: IBM is headquartered in Armonk [1]."] * 40)
     model = ScriptedChatModel(loop)
     events = list(
-        answer("Where is IBM headquartered?", [], lambda q: Retrieved([src(1, IBM)], 0.6), model,
-               AnswerConfig())
-    )  # fmt: skip
+        answer(
+            "Where is IBM headquartered?",
+            [],
+            lambda q: Retrieved([src(1, IBM)], 0.6),
+            model,
+            AnswerConfig(),
+        )
+    )
     final = events[-1]
     assert isinstance(final, Final)
     assert final.finish_reason == "repetition"
@@ -191,9 +196,14 @@ def test_claims_from_a_document_the_question_does_not_name_are_not_supported() -
 def test_an_off_topic_question_is_refused_before_the_model_runs() -> None:
     model = ScriptedChatModel("anything")
     events = list(
-        answer("What is the capital of Peru?", [], lambda q: Retrieved([src(1, IBM)], 0.1),
-               model, AnswerConfig())
-    )  # fmt: skip
+        answer(
+            "What is the capital of Peru?",
+            [],
+            lambda q: Retrieved([src(1, IBM)], 0.1),
+            model,
+            AnswerConfig(),
+        )
+    )
     final = events[-1]
     assert isinstance(final, Final) and final.refused and final.mode == "refused"
     assert final.answer == REFUSAL and model.calls == 0
@@ -201,9 +211,14 @@ def test_an_off_topic_question_is_refused_before_the_model_runs() -> None:
 
 def test_extractive_only_needs_no_model() -> None:
     events = list(
-        answer("Where is IBM headquartered?", [], lambda q: Retrieved([src(1, IBM)], 0.6),
-               None, AnswerConfig(generate=False))
-    )  # fmt: skip
+        answer(
+            "Where is IBM headquartered?",
+            [],
+            lambda q: Retrieved([src(1, IBM)], 0.6),
+            None,
+            AnswerConfig(generate=False),
+        )
+    )
     final = events[-1]
     assert isinstance(events[0], Evidence)
     assert isinstance(final, Final) and final.mode == "extractive" and "Armonk" in final.answer
