@@ -54,7 +54,7 @@ from llm.answer import (  # noqa: E402
     Unsupported,
     answer,
 )
-from llm.citations import sentences, strip_markers, verify  # noqa: E402
+from llm.citations import strip_markers, verify  # noqa: E402
 from llm.numbers import values  # noqa: E402
 from llm.prompts import build_messages  # noqa: E402
 
@@ -160,6 +160,11 @@ def contains(text: str, golds: Sequence[str]) -> bool:
     return any(g.strip() and _NORM.sub("", g.lower()) in shown for g in golds)
 
 
+def shown_with_evidence(final: Final) -> str:
+    """What a user reads: the evidence quotes sent first, then the answer."""
+    return " ".join([*(c.quote for c in final.evidence), final.answer])
+
+
 def invented(final: Final) -> bool:
     """Whether the answer shows a number that none of its cited quotes states."""
     if final.refused:
@@ -169,13 +174,15 @@ def invented(final: Final) -> bool:
 
 
 def coverage(final: Final) -> list[bool]:
-    """For each shown sentence: does it carry a marker of a supported citation?"""
+    """For each shown unit (the text up to and including a run of markers, or trailing text
+    without one): does it carry the marker of a supported citation?"""
     ok = {c.index for c in final.citations if c.supported}
-    out = []
-    for s, e in sentences(final.answer):
-        found = {int(n) for n in re.findall(r"\[(\d{1,3})\]", final.answer[s:e])}
-        out.append(bool(found & ok))
-    return out
+    units = [
+        u
+        for u in re.split(r"(?<=[\]】])(?![ \t]*[\[【])", final.answer)
+        if re.search(r"[^\W\d_]", strip_markers(u))
+    ]
+    return [bool({int(n) for n in re.findall(r"\[(\d{1,3})\]", u)} & ok) for u in units]
 
 
 def pct(xs: Sequence[float | None], q: float) -> float | None:
@@ -194,6 +201,11 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "n": len(rows),
         "accuracy": round(np.mean([contains(r["final"].answer, r["golds"]) for r in answerable]), 3)
+        if answerable
+        else None,
+        "accuracy_with_evidence": round(
+            np.mean([contains(shown_with_evidence(r["final"]), r["golds"]) for r in answerable]), 3
+        )
         if answerable
         else None,
         "invented_numbers": round(np.mean([invented(r["final"]) for r in shown]), 3)
@@ -273,6 +285,7 @@ def main() -> None:
     for name in args.sets.split(","):
         result[name] = run_set(name, args.per_set, args.seed, real)
     result["named"] = named_documents_bench(args.seed)
+    result["evidence_latency"] = evidence_latency(args.seed)
     out = ROOT / "bench" / "results" / "answers.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
@@ -283,6 +296,7 @@ def print_tables(result: dict[str, Any]) -> None:
     """Markdown tables: one row per set and configuration."""
     cols = [
         "accuracy",
+        "accuracy_with_evidence",
         "invented_numbers",
         "citation_coverage",
         "uncited_answers",
@@ -303,6 +317,12 @@ def print_tables(result: dict[str, Any]) -> None:
                 modes = "/".join(str(m["modes"][k]) for k in ("generated", "extractive", "refused"))
                 vals = " | ".join("–" if m[c] is None else str(m[c]) for c in cols)
                 print(f"| {name} | {cname} | {m['n']} | {vals} | {modes} |")
+    lat = result.get("evidence_latency")
+    if lat:
+        print(
+            f"\nevidence event on {lat['chunks']} chunks, {lat['questions']} questions: "
+            f"p50 {lat['p50']} s, p95 {lat['p95']} s"
+        )
     named = result.get("named")
     if named:
         print(
@@ -311,6 +331,36 @@ def print_tables(result: dict[str, Any]) -> None:
         print("|---|---|---|---|")
         for k, v in named.items():
             print(f"| {k} | {v['n']} | {v['top1_named']} | {v['evidence_named']} |")
+
+
+def evidence_latency(seed: int, n: int = 200) -> dict[str, Any]:
+    """Time to the evidence event on one collection of every eval corpus (over 10k chunks)."""
+    corpus: dict[str, tuple[str, str]] = {}
+    questions: list[str] = []
+    # Every eval corpus, and Cranfield's abstracts a second time under other names (the
+    # stored vectors are reused), for a collection of over 10,000 chunks.
+    for folder in ("cranfield", *SETS.values(), "drcd_dev", "cranfield"):
+        docs, queries, _ = load_beir(EVAL / folder)
+        prefix = f"{folder}-copy" if any(k.startswith(folder) for k in corpus) else folder
+        corpus |= {f"{prefix}-{k}": v for k, v in docs.items()}
+        questions += [q for _, q, _ in queries]
+    container = open_or_build(corpus, CACHE / "all-corpora-11k")
+    try:
+        with container.sessions() as s:
+            chunks = s.scalar(select(func.count()).select_from(Chunk))
+        service = ChatService(container)
+        prepared = service.prepare("probe", None, None)
+        times = []
+        config = AnswerConfig(generate=False)
+        for q in random.Random(seed).sample(questions, n):
+            start = time.perf_counter()
+            for event in answer(q, [], lambda x: service.retrieve(prepared, x), None, config):
+                if isinstance(event, Evidence | Final):
+                    times.append(time.perf_counter() - start)
+                    break
+        return {"chunks": chunks, "questions": n, "p50": pct(times, 50), "p95": pct(times, 95)}
+    finally:
+        container.close()
 
 
 def named_documents_bench(seed: int, docs: int = 40) -> dict[str, Any]:

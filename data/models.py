@@ -242,7 +242,8 @@ class Message(Base):
     answer_mode: Mapped[str | None] = mapped_column(String(16))
     # Sentences the model wrote that were not shown as verified: [{"text", "reason"}].
     unverified: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
-    finish_reason: Mapped[str | None] = mapped_column(String(16))  # stop, length, cancelled
+    # stop, length, cancelled, refused, repetition, busy, llm_unavailable, error
+    finish_reason: Mapped[str | None] = mapped_column(String(16))
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     first_token_ms: Mapped[int | None] = mapped_column(Integer)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)

@@ -9,6 +9,7 @@ none passes, the answer is extractive: the evidence quotes with their citations.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +21,17 @@ from llm.gate import SentenceGate, join
 from llm.grounding import Checker, evidence, extractive_answer
 from llm.prompts import build_messages, clean_rewrite, needs_rewrite, rewrite_prompt
 from llm.refusal import RefusalPolicy, relevance
-from llm.types import ChatMessage, ChatModel, Citation, GenerationStats, Source
+from llm.types import (
+    ChatMessage,
+    ChatModel,
+    Citation,
+    GenerationStats,
+    LLMBusyError,
+    LLMUnavailableError,
+    Source,
+)
+
+log = logging.getLogger(__name__)
 
 REFUSAL = "I could not find this in the documents."
 # Question coverage a supporting span (with its neighbours and heading) must reach: a copied
@@ -190,6 +201,7 @@ def answer(
     keep = config.unsupported == Unsupported.KEEP
     parts: list[str] = []
     shown: list[str] = []
+    failure: str | None = None
     try:
         for delta in deltas:
             parts.append(delta)
@@ -201,6 +213,10 @@ def answer(
                 yield Delta(delta)
             if gate.stopped:  # closing the stream below ends the generation
                 break
+    except (LLMUnavailableError, LLMBusyError) as exc:
+        # The evidence is already out: answer from it rather than fail the request.
+        log.warning("generation failed, answering from the evidence: %s", exc)
+        failure = "busy" if isinstance(exc, LLMBusyError) else "llm_unavailable"
     finally:
         close = getattr(deltas, "close", None)
         if close is not None:
@@ -211,7 +227,7 @@ def answer(
             shown.append(judged.shown)
     stats: GenerationStats | None = getattr(model, "last_stats", None)
     failed = [Unverified(j.text, j.check.reason) for j in gate.judged if not j.check.ok]
-    reason = "repetition" if gate.stopped else _finish_reason(cancel, stats, config)
+    reason = failure or ("repetition" if gate.stopped else _finish_reason(cancel, stats, config))
     if keep:
         raw = "".join(parts) if not gate.stopped else " ".join(j.text for j in gate.judged[:-1])
         text, citations = verify(raw, used, threshold=config.support_threshold)
@@ -277,11 +293,23 @@ def _spaced(shown: list[str], sentence: str) -> str:
 
 
 def _best_per_source(citations: list[Citation | None]) -> list[Citation]:
-    best: dict[int, Citation] = {}
+    """One citation per source: its quote spans every span that backed a shown sentence."""
+    merged: dict[int, Citation] = {}
     for c in citations:
-        if c is not None and (c.index not in best or c.support > best[c.index].support):
-            best[c.index] = c
-    return sorted(best.values(), key=lambda c: c.index)
+        if c is None:
+            continue
+        m = merged.get(c.index)
+        if m is not None:
+            start, end = min(m.quote_start, c.quote_start), max(m.quote_end, c.quote_end)
+            c = replace(
+                c,
+                quote=c.source.text[start:end],
+                quote_start=start,
+                quote_end=end,
+                support=min(m.support, c.support),
+            )
+        merged[c.index] = c
+    return sorted(merged.values(), key=lambda c: c.index)
 
 
 def _finish_reason(

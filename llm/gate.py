@@ -56,7 +56,7 @@ class SentenceGate:
         for start, end in spans[len(self.judged) :]:
             if self.stopped:
                 break
-            text = self.buffer[start:end]
+            text = self.checker.clean(self.buffer[start:end])
             check = self.checker.check(text)
             shown = cite(text, check.citation) if check.ok else ""
             judged = Judged(text, check, shown)

@@ -32,9 +32,9 @@ from llm.numbers import unmatched
 from llm.types import Citation, Source
 
 # Question words carry no topic; leaving them in would let any chunk "cover" a question.
-_QUESTION_STOP = frozenset(  # a word list reads better as one string
-    "how why when where many much does did what which who whom whose name named list "  # noqa: SIM905
-    "tell give describe explain according".split()
+_QUESTION_STOP = tokens(  # as the tokenizer stems them ("where" -> "wher")
+    "how why when where many much does did what which who whom whose name named list "
+    "tell give describe explain according"
 )
 _CJK_QUESTION_CHARS = frozenset("哪谁几吗呢怎么什何为是的了")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -107,6 +107,17 @@ class Checker:
         self._asked = question_tokens(question)
         self._windows = {s.index: span_windows(s.text) for s in self.sources}
         self._by_index = {s.index: s for s in self.sources}
+        names = "|".join(sorted({re.escape(s.filename) for s in self.sources}, key=len)[::-1])
+        # A small model sometimes copies a context block's header ("[1] report.pdf, p. 3").
+        self._header = (
+            re.compile(rf"^[ \t]*(?:[\[【]\d+[\]】])?[ \t]*(?:{names})\b[^\n]*(?:\n|$)", re.M)
+            if names
+            else None
+        )
+
+    def clean(self, sentence: str) -> str:
+        """The sentence without copied context-block header lines."""
+        return self._header.sub("", sentence).strip() if self._header else sentence
 
     def check(self, sentence: str) -> Check:
         """The verdict on one answer sentence (markers included, as the model wrote it)."""

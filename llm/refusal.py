@@ -35,7 +35,7 @@ class RefusalRule:
 # bundled all-MiniLM-L6-v2; re-run it after configuring another embedding model. Under this
 # English model CJK cosines carry no signal (answerable and off-corpus Chinese questions
 # score alike), so the CJK rule is lexical only.
-LATIN = RefusalRule(cosine_weight=0.5, threshold=0.487)
+LATIN = RefusalRule(cosine_weight=0.5, threshold=0.492)
 CJK = RefusalRule(cosine_weight=0.0, threshold=0.385)
 
 
