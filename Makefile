@@ -31,7 +31,9 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-# Speed and memory, side by side in one run (README "Benchmarks"); about 15-20 min here.
+# Speed, memory and answer quality, side by side in one run (docs/benchmarks.md). The
+# answer benchmark generates once per question with the bundled model (about 15 s each
+# here): ANSWERS_ARGS="--per-set 40" keeps it near an hour; its default is 200 a set.
 bench: $(STAMP)
 	$(BIN)/pip install -q -c requirements.lock -e '.[bench]'
 	$(BIN)/python bench/ingest.py
@@ -39,6 +41,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/llm_latency.py --threads 1 --sizes 1400
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/refusal.py
+	$(BIN)/python bench/answers.py $(ANSWERS_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check data ingest retrieval llm api tests
