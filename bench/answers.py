@@ -31,7 +31,7 @@ import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,38 @@ from llm.prompts import build_messages  # noqa: E402
 SETS = {"covidqa": "covidqa_200423_docs", "cmrc": "cmrc2018_dev", "squad2": "squad2_dev_sample500"}
 OFF = {"covidqa": "squad2_dev_sample500", "cmrc": "drcd_dev"}  # questions asked off-corpus
 _NORM = re.compile(r"[\W_]+")
+
+
+@dataclass(frozen=True)
+class Cited:
+    """A citation or evidence quote as the user sees it."""
+
+    index: int
+    supported: bool
+    quote: str
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What one configuration showed for one question (kept to re-score without the LLM)."""
+
+    answer: str
+    refused: bool
+    mode: str
+    citations: list[Cited]
+    evidence: list[Cited]
+
+    @classmethod
+    def of(cls, f: Final) -> Shown:
+        def cited(cs: Sequence[Any]) -> list[Cited]:
+            return [Cited(c.index, c.supported, c.quote) for c in cs]
+
+        return cls(f.answer, f.refused, f.mode, cited(f.citations), cited(f.evidence))
+
+    @classmethod
+    def load(cls, d: dict[str, Any]) -> Shown:
+        cs = {k: [Cited(**c) for c in d[k]] for k in ("citations", "evidence")}
+        return cls(d["answer"], d["refused"], d["mode"], cs["citations"], cs["evidence"])
 
 
 @dataclass
@@ -121,7 +153,7 @@ def raw(service: ChatService, prepared: Any, question: str, rec: Recording) -> d
     took = time.perf_counter() - start
     if not found.sources or found.best_score < LEGACY_REFUSAL:
         final = Final(answer=REFUSAL, query=question, refused=True, mode="refused")
-        return {"final": final, "t_evidence": None, "t_first": None}
+        return {"final": Shown.of(final), "t_evidence": None, "t_first": None}
     model = service.model
     budget = model.context_window - service.config.max_answer_tokens
     _, used = build_messages(
@@ -130,7 +162,7 @@ def raw(service: ChatService, prepared: Any, question: str, rec: Recording) -> d
     text, citations = verify("".join(rec.deltas), used)
     final = Final(answer=text, query=question, refused=False, citations=citations, sources=used)
     first = rec.times[0] + took if rec.times else None
-    return {"final": final, "t_evidence": None, "t_first": first}
+    return {"final": Shown.of(final), "t_evidence": None, "t_first": first}
 
 
 def replay(
@@ -151,7 +183,7 @@ def replay(
         elif isinstance(event, Final):
             final = event
     assert final is not None
-    return {"final": final, "t_evidence": t_evidence, "t_first": t_first}
+    return {"final": Shown.of(final), "t_evidence": t_evidence, "t_first": t_first}
 
 
 def contains(text: str, golds: Sequence[str]) -> bool:
@@ -160,12 +192,12 @@ def contains(text: str, golds: Sequence[str]) -> bool:
     return any(g.strip() and _NORM.sub("", g.lower()) in shown for g in golds)
 
 
-def shown_with_evidence(final: Final) -> str:
+def shown_with_evidence(final: Shown) -> str:
     """What a user reads: the evidence quotes sent first, then the answer."""
     return " ".join([*(c.quote for c in final.evidence), final.answer])
 
 
-def invented(final: Final) -> bool:
+def invented(final: Shown) -> bool:
     """Whether the answer shows a number that none of its cited quotes states."""
     if final.refused:
         return False
@@ -173,16 +205,20 @@ def invented(final: Final) -> bool:
     return any(v not in stated for v, _ in values(strip_markers(final.answer)))
 
 
-def coverage(final: Final) -> list[bool]:
-    """For each shown unit (the text up to and including a run of markers, or trailing text
-    without one): does it carry the marker of a supported citation?"""
+_MARKERS = re.compile(r"((?:[ \t]*[\[【]\d{1,3}(?:\s*[,，、]\s*\d{1,3})*[\]】])+)")
+
+
+def coverage(final: Shown) -> list[bool]:
+    """For each shown unit (text up to a run of citation markers, or trailing text without
+    one), whether it carries the marker of a supported citation. "[note 1]" is no marker."""
     ok = {c.index for c in final.citations if c.supported}
-    units = [
-        u
-        for u in re.split(r"(?<=[\]】])(?![ \t]*[\[【])", final.answer)
-        if re.search(r"[^\W\d_]", strip_markers(u))
-    ]
-    return [bool({int(n) for n in re.findall(r"\[(\d{1,3})\]", u)} & ok) for u in units]
+    parts = _MARKERS.split(final.answer)
+    out = []
+    for i in range(0, len(parts), 2):
+        markers = parts[i + 1] if i + 1 < len(parts) else ""
+        if re.search(r"[^\W\d_]", parts[i]):
+            out.append(bool({int(n) for n in re.findall(r"\d{1,3}", markers)} & ok))
+    return out
 
 
 def pct(xs: Sequence[float | None], q: float) -> float | None:
@@ -256,19 +292,34 @@ def run_set(name: str, n: int, seed: int, real_model: Any) -> dict[str, Any]:
             print(f"  {name} {i + 1}/{len(asked)}", file=sys.stderr)
         with container.sessions() as s:
             chunks = s.scalar(select(func.count()).select_from(Chunk))
-        return {c: summarize(r) for c, r in rows.items()} | {
-            "chunks": chunks,
-            "examples": [
-                {
-                    "q": rows["drop"][i]["q"],
-                    "golds": rows["drop"][i]["golds"][:1],
-                    **{c: rows[c][i]["final"].answer[:300] for c in ("raw", "drop")},
-                }
-                for i in range(min(5, len(asked)))
-            ],
-        }
     finally:
         container.close()
+    saved = {c: [r | {"final": asdict(r["final"])} for r in rs] for c, rs in rows.items()}
+    (CACHE / f"rows-{name}.json").write_text(json.dumps(saved, ensure_ascii=False))
+    return score_set(rows) | {"chunks": chunks}
+
+
+def score_set(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Each configuration's metrics over one set's rows, and a few examples."""
+    n = len(rows["drop"])
+    return {c: summarize(r) for c, r in rows.items()} | {
+        "examples": [
+            {
+                "q": rows["drop"][i]["q"],
+                "golds": rows["drop"][i]["golds"][:1],
+                **{c: rows[c][i]["final"].answer[:300] for c in ("raw", "drop")},
+            }
+            for i in range(min(5, n))
+        ],
+    }
+
+
+def rescore(name: str) -> dict[str, Any]:
+    """A set's metrics from the rows its last run saved (no LLM)."""
+    saved = json.loads((CACHE / f"rows-{name}.json").read_text())
+    return score_set(
+        {c: [r | {"final": Shown.load(r["final"])} for r in rs] for c, rs in saved.items()}
+    )
 
 
 def main() -> None:
@@ -276,14 +327,22 @@ def main() -> None:
     ap.add_argument("--per-set", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sets", default="covidqa,cmrc,squad2")
+    ap.add_argument("--rescore", action="store_true", help="re-score the last run's answers")
     args = ap.parse_args()
     from api.container import build_chat_model
     from api.settings import Settings
 
-    real = build_chat_model(Settings())  # type: ignore[call-arg]
-    result: dict[str, Any] = {}
     out = ROOT / "bench" / "results" / "answers.json"
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.rescore:  # new metrics over the saved answers, nothing generated again
+        result = json.loads(out.read_text())
+        for name in args.sets.split(","):
+            result[name] = rescore(name) | {"chunks": result.get(name, {}).get("chunks")}
+        out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+        print_tables(result)
+        return
+    real = build_chat_model(Settings())  # type: ignore[call-arg]
+    result: dict[str, Any] = {}
     result["named"] = named_documents_bench(args.seed)
     result["evidence_latency"] = evidence_latency(args.seed)
     for name in args.sets.split(","):
