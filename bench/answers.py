@@ -336,6 +336,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.rescore:  # new metrics over the saved answers, nothing generated again
         result = json.loads(out.read_text())
+        result["named"] = named_documents_bench(args.seed)
         for name in args.sets.split(","):
             result[name] = rescore(name) | {"chunks": result.get(name, {}).get("chunks")}
         out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
@@ -386,11 +387,15 @@ def print_tables(result: dict[str, Any]) -> None:
     named = result.get("named")
     if named:
         print(
-            "\n| mixed collection | questions | top-1 from the named document | evidence from it |"
+            "\n| mixed collection | questions | top-1 from the named document "
+            "| sources (top 5) from it | evidence from it |"
         )
-        print("|---|---|---|---|")
+        print("|---|---|---|---|---|")
         for k, v in named.items():
-            print(f"| {k} | {v['n']} | {v['top1_named']} | {v['evidence_named']} |")
+            print(
+                f"| {k} | {v['n']} | {v['top1_named']} | {v.get('sources_named')} "
+                f"| {v['evidence_named']} |"
+            )
 
 
 def evidence_latency(seed: int, n: int = 200) -> dict[str, Any]:
@@ -453,9 +458,12 @@ def named_documents_bench(seed: int, docs: int = 40) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for label, named_on in (("named document preferred", True), ("plain hybrid", False)):
             top1 = ev = 0
+            share: list[float] = []
             for q, title in asked:
                 found = service.retrieve(prepared, q, prefer_named=named_on)
                 top1 += bool(found.sources) and found.sources[0].filename == f"{title}.txt"
+                own = [s.filename == f"{title}.txt" for s in found.sources]
+                share.append(sum(own) / len(own) if own else 0.0)
                 quotes = [
                     e
                     for e in answer(
@@ -469,6 +477,8 @@ def named_documents_bench(seed: int, docs: int = 40) -> dict[str, Any]:
                 "n": len(asked),
                 "top1_named": round(top1 / max(1, len(asked)), 3),
                 "evidence_named": round(ev / max(1, len(asked)), 3),
+                # The chunks the model reads: from the named document, or others about it.
+                "sources_named": round(float(np.mean(share)), 3) if share else None,
             }
         return out
     finally:

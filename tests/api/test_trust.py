@@ -174,3 +174,21 @@ def test_chinese_with_the_real_model(chat_client: TestClient, chat_container: Co
         assert "光荣和ω-force" in body["answer"]
     off = chat_client.post("/v1/chat", json={"message": "秘鲁的首都是哪座城市？"}).json()
     assert off["refused"] is True and off["mode"] == "refused"
+
+
+@pytest.mark.parametrize("scripted", [INVENTED], indirect=True)
+def test_openai_stream_carries_evidence_first_and_only_verified_text(scripted: TestClient) -> None:
+    body = {
+        "model": "grounded",
+        "stream": True,
+        "messages": [{"role": "user", "content": "Where is IBM headquartered?"}],
+    }
+    with scripted.stream("POST", "/v1/chat/completions", json=body) as r:
+        chunks = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
+    with_evidence = [i for i, c in enumerate(chunks) if "evidence" in c]
+    with_text = [i for i, c in enumerate(chunks) if c["choices"][0]["delta"].get("content")]
+    assert with_evidence and with_text and with_evidence[0] < with_text[0]
+    assert "Armonk" in chunks[with_evidence[0]]["evidence"][0]["quote"]
+    text = "".join(chunks[i]["choices"][0]["delta"]["content"] for i in with_text)
+    assert text == "International Business Machines is headquartered in Armonk, New York [1]."
+    assert chunks[-1]["grounded"]["mode"] == "generated"

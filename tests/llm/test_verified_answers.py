@@ -222,3 +222,33 @@ def test_extractive_only_needs_no_model() -> None:
     final = events[-1]
     assert isinstance(events[0], Evidence)
     assert isinstance(final, Final) and final.mode == "extractive" and "Armonk" in final.answer
+
+
+def test_a_copied_context_header_is_not_shown() -> None:
+    # Small models copy the block header ("[1] doc1.txt, p. 1") before the text.
+    reply = "[1] doc1.txt, p. 1\nInternational Business Machines is headquartered in Armonk [1]."
+    events, final = run("Where is IBM headquartered?", reply, [src(1, IBM)])
+    assert final.answer == "International Business Machines is headquartered in Armonk [1]."
+
+
+def test_two_sentences_citing_one_source_get_one_quote_covering_both() -> None:
+    reply = (
+        "IBM is headquartered in Armonk, New York [1]. "
+        "IBM employed about 282,100 people at the end of 2022 [1]."
+    )
+    events, final = run(
+        "Where is IBM headquartered and how many people work there?", reply, [src(1, IBM)]
+    )
+    (citation,) = final.citations
+    assert "Armonk" in citation.quote and "282,100" in citation.quote
+    assert IBM[citation.quote_start : citation.quote_end] == citation.quote
+
+
+def test_a_refusal_by_the_model_falls_back_to_the_evidence() -> None:
+    events, final = run(
+        "Where is IBM headquartered?",
+        "I cannot find this in the documents.",
+        [src(1, IBM)],
+    )
+    assert final.mode == "extractive" and "Armonk" in final.answer
+    assert [u.reason for u in final.unverified] == ["unsupported"]
