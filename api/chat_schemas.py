@@ -59,7 +59,7 @@ class UnverifiedOut(BaseModel):
     """A sentence the model wrote that no relevant cited span backs (`mark` mode only)."""
 
     text: str
-    reason: str  # unsupported, number, irrelevant, language, other document, repetition
+    reason: str  # unsupported, number, irrelevant, echo, language, other document, repetition
 
 
 class ChatOut(BaseModel):

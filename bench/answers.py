@@ -282,8 +282,8 @@ def run_set(name: str, n: int, seed: int, real_model: Any) -> dict[str, Any]:
         for i, (q, golds) in enumerate(asked):
             rec = record(service, prepared, q)
             for cname, config in CONFIGS.items():
-                if cname == "raw":
-                    got = raw(service, prepared, q, rec)
+                if cname == "raw":  # the recording too, to replay future checks on it
+                    got = raw(service, prepared, q, rec) | {"recording": asdict(rec)}
                 else:
                     got = replay(
                         service, prepared, q, None if cname == "extractive" else rec, config

@@ -6,7 +6,8 @@ number, amount, percentage and date in it is stated in that span (`llm.numbers`)
 span, with the sentences around it, is relevant to the question (holds enough of the
 question's content words that the chunk's heading and filename do not already hold),
 (4) it is written in the question's script (a Chinese question gets no English sentence),
-and (5) when the question names documents, the span comes from one of them. Candidates are
+and (5) when the question names documents, the span comes from one of them. A sentence
+that only restates the question (no content word the question lacks) is no answer. Candidates are
 the sources the sentence cites; a sentence without markers may be backed by any source
 (small models forget markers).
 
@@ -127,6 +128,10 @@ class Checker:
             return Check(None, "empty")
         if not same_script(self.question, claim_text):
             return Check(None, "language")
+        if not claim - self._asked:
+            # "X renounced violence as a means of achieving its goals" for "When had X
+            # renounced violence ...?": the question restated, with no answer in it.
+            return Check(None, "echo")
         cited = [n for n, _, _ in extract_markers(sentence) if n in self._by_index]
         pool = [self._by_index[n] for n in dict.fromkeys(cited)] or list(self.sources)
         best: Check | None = None

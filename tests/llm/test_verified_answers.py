@@ -252,3 +252,13 @@ def test_a_refusal_by_the_model_falls_back_to_the_evidence() -> None:
     )
     assert final.mode == "extractive" and "Armonk" in final.answer
     assert [u.reason for u in final.unverified] == ["unsupported"]
+
+
+def test_a_sentence_that_only_restates_the_question_is_no_answer() -> None:
+    events, final = run(
+        "Where is IBM headquartered?",
+        "IBM is headquartered [1]. IBM is headquartered in Armonk [1].",
+        [src(1, IBM)],
+    )
+    assert final.answer == "IBM is headquartered in Armonk [1]."
+    assert [u.reason for u in final.unverified] == ["echo"]
