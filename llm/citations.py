@@ -240,6 +240,11 @@ def verify(
 def _cite(source: Source, claim: frozenset[str], windows: Windows, threshold: float) -> Citation:
     """The citation of `source` for a claim, quoting its best-supporting span."""
     score, start, end = best_support(claim, windows)
+    return quote_citation(source, start, end, score, score >= threshold)
+
+
+def quote_citation(source: Source, start: int, end: int, score: float, supported: bool) -> Citation:
+    """A citation of `source` quoting `source.text[start:end]`."""
     return Citation(
         index=source.index,
         source=source,
@@ -247,7 +252,7 @@ def _cite(source: Source, claim: frozenset[str], windows: Windows, threshold: fl
         quote_start=start,
         quote_end=end,
         support=score,
-        supported=score >= threshold,
+        supported=supported,
     )
 
 

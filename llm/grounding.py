@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from llm.citations import (
     best_support,
     extract_markers,
+    quote_citation,
     sentences,
     span_windows,
     strip_markers,
@@ -151,8 +152,8 @@ class Checker:
         if not numeric or score == 0.0:
             score, start, end = best_support(claim, windows)
             reason = "number" if windows and score >= self.support_threshold else "unsupported"
-            return Check(_citation(source, start, end, score, False), reason)
-        citation = _citation(source, start, end, score, score >= self.support_threshold)
+            return Check(quote_citation(source, start, end, score, False), reason)
+        citation = quote_citation(source, start, end, score, score >= self.support_threshold)
         if not citation.supported:
             return Check(citation, "unsupported")
         if self.named_documents and source.document_id not in self.named_documents:
@@ -181,18 +182,6 @@ def _support(check: Check) -> float:
     return check.citation.support if check.citation is not None else -1.0
 
 
-def _citation(source: Source, start: int, end: int, score: float, supported: bool) -> Citation:
-    return Citation(
-        index=source.index,
-        source=source,
-        quote=source.text[start:end],
-        quote_start=start,
-        quote_end=end,
-        support=score,
-        supported=supported,
-    )
-
-
 def evidence(
     question: str,
     sources: Sequence[Source],
@@ -214,7 +203,7 @@ def evidence(
         # best_support scales down very short claims; a question's coverage must not be.
         score = len(asked & tokens(source.text[start:end])) / len(asked) if end > start else 0.0
         if score > 0:
-            found.append(_citation(source, start, end, score, True))
+            found.append(quote_citation(source, start, end, score, True))
     found.sort(key=lambda c: -c.support)  # stable: ties keep the retrieval order
     if not found:
         return []
