@@ -314,6 +314,31 @@ def score_set(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     }
 
 
+def replay_set(name: str, real_model: Any) -> dict[str, Any]:
+    """Every verified configuration again, over the model text the last run recorded."""
+    saved = json.loads((CACHE / f"rows-{name}.json").read_text())
+    container = open_or_build(EVAL / SETS[name], CACHE / SETS[name])
+    container.chat_model = real_model
+    rows: dict[str, list[dict[str, Any]]] = {c: [] for c in CONFIGS}
+    try:
+        service = ChatService(container)
+        prepared = service.prepare("probe", None, None)
+        for old in saved["raw"]:
+            rec = Recording(**old["recording"])
+            rows["raw"].append(old | {"final": Shown.load(old["final"])})
+            for cname, config in CONFIGS.items():
+                if cname != "raw":
+                    got = replay(
+                        service, prepared, old["q"], None if cname == "extractive" else rec, config
+                    )
+                    rows[cname].append({**got, "golds": old["golds"], "q": old["q"]})
+    finally:
+        container.close()
+    saved = {c: [r | {"final": asdict(r["final"])} for r in rs] for c, rs in rows.items()}
+    (CACHE / f"rows-{name}.json").write_text(json.dumps(saved, ensure_ascii=False))
+    return score_set(rows)
+
+
 def rescore(name: str) -> dict[str, Any]:
     """A set's metrics from the rows its last run saved (no LLM)."""
     saved = json.loads((CACHE / f"rows-{name}.json").read_text())
@@ -328,12 +353,26 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sets", default="covidqa,cmrc,squad2")
     ap.add_argument("--rescore", action="store_true", help="re-score the last run's answers")
+    ap.add_argument(
+        "--replay", action="store_true", help="re-run the answer flow on the last recordings"
+    )
     args = ap.parse_args()
     from api.container import build_chat_model
     from api.settings import Settings
 
     out = ROOT / "bench" / "results" / "answers.json"
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.replay:  # the current answer flow over the saved recordings, no generation
+        result = json.loads(out.read_text())
+        from api.container import build_chat_model as _build
+        from api.settings import Settings as _Settings
+
+        model = _build(_Settings())  # type: ignore[call-arg]
+        for name in args.sets.split(","):
+            result[name] = replay_set(name, model) | {"chunks": result.get(name, {}).get("chunks")}
+        out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+        print_tables(result)
+        return
     if args.rescore:  # new metrics over the saved answers, nothing generated again
         result = json.loads(out.read_text())
         result["named"] = named_documents_bench(args.seed)

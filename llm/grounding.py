@@ -215,6 +215,7 @@ def extractive_answer(quotes: Sequence[Citation]) -> str:
     """An answer made of the evidence quotes, each followed by its marker."""
     parts = []
     for c in quotes:
-        text = " ".join(c.quote.split())
+        # A paper's own reference marks ("[12]") would read as citations of ours.
+        text = " ".join(strip_markers(c.quote).split())
         parts.append(f"{text} [{c.index}]")
     return "\n".join(parts)
