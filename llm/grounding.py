@@ -108,6 +108,7 @@ class Checker:
         self.named_documents = named_documents
         self._asked = question_tokens(question)
         self._windows = {s.index: span_windows(s.text) for s in self.sources}
+        self._sentences = {s.index: sentences(s.text) for s in self.sources}
         self._by_index = {s.index: s for s in self.sources}
         names = "|".join(sorted({re.escape(s.filename) for s in self.sources}, key=len)[::-1])
         # A small model sometimes copies a context block's header ("[1] report.pdf, p. 3").
@@ -169,11 +170,10 @@ class Checker:
         "IBM annual report > Facilities") are left out: they make every span of the
         document look relevant, so the span must cover the rest of the question itself.
         """
-        spans = sentences(source.text)
-        first = next((i for i, (s, e) in enumerate(spans) if e > start), 0)
-        last = next((i for i, (s, e) in reversed(list(enumerate(spans))) if s < end), first)
-        lo = spans[max(0, first - 1)][0] if spans else start
-        hi = spans[min(len(spans) - 1, last + 1)][1] if spans else end
+        spans = self._sentences[source.index]  # split once per answer, not per sentence
+        inside = [i for i, (s, e) in enumerate(spans) if e > start and s < end] or [0]
+        lo = spans[max(0, inside[0] - 1)][0] if spans else start
+        hi = spans[min(len(spans) - 1, inside[-1] + 1)][1] if spans else end
         asked = self._asked - tokens(f"{source.heading or ''} {source.filename}") or self._asked
         return coverage(asked, source.text[lo:hi])
 

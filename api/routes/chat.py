@@ -21,21 +21,24 @@ from llm.types import Citation
 router = APIRouter(prefix="/v1", tags=["chat"])
 
 
+def _quoted(c: Citation) -> dict[str, object]:
+    """The fields a citation and an evidence quote share on the wire."""
+    s = c.source
+    return {
+        "index": c.index,
+        "chunk_id": s.chunk_id,
+        "document_id": s.document_id,
+        "filename": s.filename,
+        "page_start": s.page_start,
+        "page_end": s.page_end,
+        "heading": s.heading,
+        "quote": c.quote,
+    }
+
+
 def citation_out(c: Citation) -> CitationOut:
     """Wire form of a fresh citation."""
-    s = c.source
-    return CitationOut(
-        index=c.index,
-        chunk_id=s.chunk_id,
-        document_id=s.document_id,
-        filename=s.filename,
-        page_start=s.page_start,
-        page_end=s.page_end,
-        heading=s.heading,
-        quote=c.quote,
-        supported=c.supported,
-        support=round(c.support, 4),
-    )
+    return CitationOut(**_quoted(c), supported=c.supported, support=round(c.support, 4))
 
 
 def evidence_out(quotes: list[Citation], starts: dict[int, int]) -> list[EvidenceOut]:
@@ -43,17 +46,9 @@ def evidence_out(quotes: list[Citation], starts: dict[int, int]) -> list[Evidenc
     out = []
     for c in quotes:
         base = starts.get(c.source.chunk_id)
-        s = c.source
         out.append(
             EvidenceOut(
-                index=c.index,
-                chunk_id=s.chunk_id,
-                document_id=s.document_id,
-                filename=s.filename,
-                page_start=s.page_start,
-                page_end=s.page_end,
-                heading=s.heading,
-                quote=c.quote,
+                **_quoted(c),
                 start=c.quote_start,
                 end=c.quote_end,
                 doc_start=base + c.quote_start if base is not None else None,
