@@ -17,7 +17,14 @@ from ingest import detect
 from ingest.blobs import StagedFile
 from ingest.deletion import delete_now
 from ingest.indexing import DocumentIndexer
-from ingest.scanner import FileEntry, Matcher, SourceUnavailableError, hash_file, scan
+from ingest.scanner import (
+    FileEntry,
+    Matcher,
+    SourceUnavailableError,
+    UnsafeFileError,
+    hash_file,
+    scan,
+)
 from ingest.uploads import sniff
 from ingest.writer import Progress, Writer
 
@@ -134,7 +141,7 @@ _SETTLED = (DocumentStatus.INDEXED.value, DocumentStatus.FAILED.value)
 
 def _hash(f: FileEntry) -> str:
     try:
-        return hash_file(f.path)
+        return hash_file(f)
     except OSError:
         return ""  # vanished or unreadable: treated as changed, and staging will say why
 
@@ -160,8 +167,8 @@ def _touch(w: Writer, touched: list[tuple[int, FileEntry]]) -> None:
         s.commit()
 
 
-def _blocks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as fh:
+def _blocks(f: FileEntry) -> Iterator[bytes]:
+    with f.open() as fh:  # refuses a symlink swapped in since the scan
         while block := fh.read(_READ):
             yield block
 
@@ -178,12 +185,12 @@ def _index_file(
     """Copy the file's bytes as they are now, register that version, index it."""
     staged: StagedFile | None = None
     try:
-        staged = w.blobs.stage(_blocks(f.path), max_bytes=int(w.config.max_file_mb * 1e6))
+        staged = w.blobs.stage(_blocks(f), max_bytes=int(w.config.max_file_mb * 1e6))
         fmt = sniff(staged, name)
     except (DomainError, OSError) as exc:
         if staged is not None:
             w.blobs.discard(staged)
-        code = exc.code if isinstance(exc, DomainError) else "unreadable"
+        code = exc.code if isinstance(exc, DomainError | UnsafeFileError) else "unreadable"
         message = exc.message if isinstance(exc, DomainError) else str(exc)
         _skip(w, name, known, f, code, message, progress)
         return

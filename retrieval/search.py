@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from data.globs import glob_regex
+from data.globs import Glob
 from data.models import Chunk, Collection, Document
 from data.protocols import Embedders, Reranker
 from data.types import DocumentStatus
@@ -50,8 +50,9 @@ def allowed_ids(session: Session, coll: Collection, f: Filters) -> np.ndarray:
         q = q.where(Chunk.page_start <= f.page_to)
     rows = session.execute(q).all()
     if f.filename is not None:
-        pattern = glob_regex(f.filename)
-        rows = [r for r in rows if pattern.match(r.filename)]
+        pattern = Glob(f.filename)
+        keep = {name for name in {r.filename for r in rows} if pattern.match(name)}
+        rows = [r for r in rows if r.filename in keep]  # each name matched once, not per chunk
     return np.asarray([r.id for r in rows], dtype=np.int64)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import ContainerDep, SessionDep
+from api.errors import responses
 from api.schemas import FiltersIn, HitOut, SearchIn, SearchOut
-from data.globs import glob_regex
+from data.globs import Glob
 from ingest.uploads import check_embedder, get_collection
 from retrieval.search import Filters, search
 
@@ -18,12 +19,12 @@ def to_filters(body: FiltersIn | None) -> Filters | None:
     if body is None:
         return None
     if body.filename is not None:
-        glob_regex(body.filename)
+        Glob(body.filename)
     ids = tuple(body.document_ids) if body.document_ids is not None else None
     return Filters(ids, body.filename, body.page_from, body.page_to)
 
 
-@router.post("/search")
+@router.post("/search", responses=responses(400, 404, 409, 413, 422))
 def search_chunks(body: SearchIn, session: SessionDep, container: ContainerDep) -> SearchOut:
     """The `top_k` chunks closest to the query; `score` is cosine similarity."""
     colls = [get_collection(session, name) for name in dict.fromkeys(body.collections)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -84,3 +86,17 @@ def test_chat_retrieves_only_within_the_filters(settings, embedder) -> None:  # 
         free = client.post("/v1/chat", json={"message": "Where do visitors park?"}).json()
         assert free["citations"][0]["filename"] == "hr/parking.md"
     container.close()
+
+
+def test_an_adversarial_filename_glob_is_answered_at_once(client: TestClient, container) -> None:  # type: ignore[no-untyped-def]
+    """A backtracking glob once held the GIL for over a minute, freezing every request."""
+    deep = "a/" * 100 + "x.md"
+    r = client.post("/v1/documents", files={"file": (deep, b"# Deep\n\nA deeply nested note.\n")})
+    assert r.status_code == 202, r.text
+    Worker(container).run_until_idle()
+    assert names(client, "nested note", filename="**/x.md") == [deep]
+    started = time.perf_counter()
+    assert names(client, "nested note", filename="**/" * 5 + "x") == []
+    assert time.perf_counter() - started < 2
+    r = client.post("/v1/search", json={"query": "x", "filters": {"filename": "**/" * 200}})
+    assert r.status_code == 422 and r.json()["error"] == "invalid" and r.json()["message"]

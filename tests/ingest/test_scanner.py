@@ -1,4 +1,4 @@
-"""Folder listing and glob rules, on real files."""
+"""Folder listing, and reading a listed file without following links, on real files."""
 
 from __future__ import annotations
 
@@ -8,32 +8,16 @@ from pathlib import Path
 import pytest
 
 from data.errors import InvalidInputError
-from ingest.scanner import DEFAULT_EXCLUDE, Matcher, SourceUnavailableError, glob_regex, scan
-
-
-@pytest.mark.parametrize(
-    ("pattern", "path", "matches"),
-    [
-        ("**/*.pdf", "a.pdf", True),
-        ("**/*.pdf", "x/y/a.pdf", True),
-        ("**/*.pdf", "a.pdf.txt", False),
-        ("*.pdf", "x/a.pdf", False),
-        ("docs/**", "docs/a/b.md", True),
-        ("docs/**", "other/docs/b.md", False),
-        ("**/*.PDF", "report.pdf", True),  # case-insensitive
-        ("report-?.md", "report-1.md", True),
-        ("report-[!0-9].md", "report-1.md", False),
-        ("report-[!0-9].md", "report-x.md", True),
-    ],
+from ingest.scanner import (
+    DEFAULT_EXCLUDE,
+    MAX_GLOBS,
+    Matcher,
+    SourceUnavailableError,
+    UnsafeFileError,
+    hash_file,
+    open_file,
+    scan,
 )
-def test_glob_rules(pattern: str, path: str, matches: bool) -> None:
-    assert bool(glob_regex(pattern).match(path)) is matches
-
-
-@pytest.mark.parametrize("bad", ["", "/etc/*", "../*.md", "a/../../b"])
-def test_globs_that_could_escape_are_refused(bad: str) -> None:
-    with pytest.raises(InvalidInputError):
-        glob_regex(bad)
 
 
 def test_scan_lists_matching_files_and_skips_hidden_temp_and_symlinks(tmp_path: Path) -> None:
@@ -85,3 +69,68 @@ def test_a_sub_folder_that_cannot_be_listed_fails_the_scan(
     monkeypatch.setattr(os, "scandir", scandir)
     with pytest.raises(SourceUnavailableError, match="locked"):
         scan(root, Matcher([], []))
+
+
+@pytest.mark.parametrize("bad", [["../*.md"], ["[z-a]"], ["**/*.md"] * (MAX_GLOBS + 1)])
+def test_bad_or_too_many_globs_are_refused(bad: list[str]) -> None:
+    with pytest.raises(InvalidInputError):
+        Matcher(bad, [])
+    with pytest.raises(InvalidInputError):
+        Matcher([], bad)
+
+
+def _folder(tmp_path: Path) -> tuple[Path, Path]:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    for base, text in ((root, "mine"), (outside, "not yours")):
+        (base / "sub").mkdir(parents=True)
+        (base / "a.md").write_text(text)
+        (base / "sub" / "b.md").write_text(text)
+    return root, outside
+
+
+def test_a_listed_file_is_read_as_it_is_now(tmp_path: Path) -> None:
+    root, _ = _folder(tmp_path)
+    files = scan(root, Matcher([], []))
+    (root / "sub" / "b.md").write_text("mine, edited")  # a plain edit is read
+    with files[1].open() as f:
+        assert files[1].rel == "sub/b.md" and f.read() == b"mine, edited"
+    with open_file(root, "a.md") as f:
+        assert f.read() == b"mine"
+
+
+def test_a_file_swapped_for_a_symlink_after_the_scan_is_not_followed(tmp_path: Path) -> None:
+    root, outside = _folder(tmp_path)
+    files = scan(root, Matcher([], []))
+    (root / "a.md").unlink()
+    os.symlink(outside / "a.md", root / "a.md")
+    with pytest.raises(UnsafeFileError, match="symbolic link"):
+        files[0].open()
+    with pytest.raises(UnsafeFileError):
+        hash_file(files[0])
+
+
+def test_a_folder_swapped_for_a_symlink_after_the_scan_is_not_followed(tmp_path: Path) -> None:
+    root, outside = _folder(tmp_path)
+    files = scan(root, Matcher([], []))
+    (root / "sub").rename(tmp_path / "moved")
+    os.symlink(outside / "sub", root / "sub")
+    with pytest.raises(UnsafeFileError):
+        files[1].open()
+
+
+def test_the_folder_itself_swapped_for_a_symlink_is_not_followed(tmp_path: Path) -> None:
+    root, outside = _folder(tmp_path)
+    files = scan(root, Matcher([], []))
+    root.rename(tmp_path / "moved")
+    os.symlink(outside, root)
+    with pytest.raises(UnsafeFileError):
+        files[0].open()
+
+
+def test_a_fifo_swapped_in_is_refused_without_hanging(tmp_path: Path) -> None:
+    root, _ = _folder(tmp_path)
+    files = scan(root, Matcher([], []))
+    (root / "a.md").unlink()
+    os.mkfifo(root / "a.md")  # opening it for reading would wait for a writer
+    with pytest.raises(UnsafeFileError, match="regular file"):
+        files[0].open()
