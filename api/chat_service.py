@@ -16,6 +16,7 @@ from data.models import (
     CitationRecord,
     Collection,
     Conversation,
+    Document,
     Message,
 )
 from ingest.uploads import check_embedder, get_collection
@@ -184,10 +185,10 @@ class ChatService:
             cancel,
         )
 
-    def complete(self, prepared: Prepared) -> Final:
-        """Run to the end (no streaming)."""
+    def complete(self, prepared: Prepared, cancel: threading.Event | None = None) -> Final:
+        """Run to the end (no streaming), or until `cancel` is set."""
         final: Final | None = None
-        for event in self.run(prepared):
+        for event in self.run(prepared, cancel):
             if isinstance(event, Final):
                 final = event
         assert final is not None
@@ -253,9 +254,15 @@ def _narrow(filters: Filters | None, named: list[int]) -> Filters:
 
 
 def _store_citations(s: Session, message_id: int, final: Final) -> None:
-    # A chunk deleted since retrieval gets chunk_id NULL; the copied evidence stays.
+    # A chunk or document deleted since retrieval gets a NULL id; the copied evidence
+    # stays. The rows are key-share locked (documents first, the order the writer locks
+    # in) so a delete can't commit between this check and the insert.
+    doc_ids = [c.source.document_id for c in final.citations]
+    dq = select(Document.id).where(Document.id.in_(doc_ids)).with_for_update(key_share=True)
+    docs = set(s.scalars(dq)) if doc_ids else set()
     ids = [c.source.chunk_id for c in final.citations]
     q = select(Chunk.id, Chunk.start_offset).where(Chunk.id.in_(ids))
+    q = q.with_for_update(key_share=True)
     starts = {cid: start for cid, start in s.execute(q)} if ids else {}
     for c in final.citations:
         base = starts.get(c.source.chunk_id)
@@ -264,7 +271,7 @@ def _store_citations(s: Session, message_id: int, final: Final) -> None:
                 message_id=message_id,
                 index=c.index,
                 chunk_id=c.source.chunk_id if base is not None else None,
-                document_id=c.source.document_id,
+                document_id=c.source.document_id if c.source.document_id in docs else None,
                 filename=c.source.filename,
                 page_start=c.source.page_start,
                 page_end=c.source.page_end,

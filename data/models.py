@@ -51,6 +51,8 @@ class Collection(Base):
     """A knowledge base; records the embedder its vectors were made with."""
 
     __tablename__ = "collections"
+    # AUTOINCREMENT: FAISS files, jobs and chunks name collections by id; never reuse one.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -268,7 +270,10 @@ class CitationRecord(Base):
         ForeignKey("chunks.id", ondelete="SET NULL"),
         index=True,
     )
-    document_id: Mapped[int | None] = mapped_column(Integer)
+    # NULL once the document is deleted: a stale id must never name another file.
+    document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("documents.id", ondelete="SET NULL"), index=True
+    )
     filename: Mapped[str] = mapped_column(String(1024))
     page_start: Mapped[int | None] = mapped_column(Integer)
     page_end: Mapped[int | None] = mapped_column(Integer)

@@ -37,3 +37,9 @@ class ParseTimeoutError(ParseError):
     """The parser ran past the configured time limit and was killed."""
 
     code = ErrorCode.TIMEOUT
+
+
+class TooLargeError(ParseError):
+    """The extracted text is longer than the configured limit (ingest.max_chars)."""
+
+    code = ErrorCode.TOO_LARGE

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from sqlalchemy import select
@@ -16,13 +18,20 @@ from data.protocols import Embedder
 from data.types import ChunkSpan, DocumentStatus, ErrorCode, ParsedDocument
 from ingest.chunking import TokenChunker
 from ingest.chunkstore import layout_of, swap_chunks, text_hash
-from ingest.errors import NoTextError, ParseError
+from ingest.errors import NoTextError, ParseError, TooLargeError
 from ingest.parsers import PARSERS
 from ingest.sandbox import parse_in_subprocess
+from ingest.sealed import unseal
 from ingest.uploads import release_blob
 from ingest.writer import Writer
 
 log = logging.getLogger(__name__)
+# Texts per embedder call: between calls the indexer checks its document is still wanted.
+EMBED_STEP = 256
+
+
+class _Superseded(Exception):
+    """The document was deleted or replaced while it was being processed."""
 
 
 @dataclass(frozen=True)
@@ -81,45 +90,85 @@ class DocumentIndexer:
                 return Outcome("failed", code=ErrorCode.EMBEDDER_MISMATCH.value)
             doc.status = DocumentStatus.PROCESSING.value
             s.commit()
+        wanted = partial(self._wanted, doc_id, payload)
         try:
             parsed = self.parse(str(payload["format"]), payload)
             self.w.on_step("after_parse")
+            self._check_size(parsed)
+            if not wanted():
+                raise _Superseded
             spans = self.chunker(embedder).split(parsed)
             if not spans:
                 raise NoTextError("the document contains no text")
-            vectors, embedded = self.vectors(embedder, spans)
+            vectors, embedded = self.vectors(embedder, spans, wanted=wanted)
             self.w.on_step("after_embed")
         except ParseError as exc:
             self._fail(doc_id, job_id, exc.code, exc.message, mtime_ns)
             return Outcome("failed", code=exc.code.value, message=exc.message)
+        except _Superseded:
+            # Stop at once: a deleted document's remaining work would only be thrown away.
+            log.info("document %d was deleted or replaced while processing; stopped", doc_id)
+            with self.w.fenced() as s:
+                _finish_in(s, job_id)
+                s.commit()
+            return Outcome("superseded")
         return self._commit(doc_id, job_id, payload, parsed, spans, vectors, embedded, mtime_ns)
 
     def parse(self, fmt: str, payload: dict[str, object]) -> ParsedDocument:
         """Parse a stored original in the sandbox."""
         path = self.w.blobs.path_for(str(payload["content_hash"]))
-        password = payload.get("password")
         parsers = self.w.config.parsers or PARSERS
         return parse_in_subprocess(
             parsers[fmt],
             str(path),
-            password=str(password) if password else None,
+            password=unseal(self.w.blobs, payload.get("password")),
             timeout_s=self.w.config.parse_timeout_s,
             memory_limit_mb=self.w.config.parse_memory_mb,
         )
 
-    def vectors(self, embedder: Embedder, spans: list[ChunkSpan]) -> tuple[np.ndarray, int]:
-        """Vectors for `spans`, reusing stored vectors of identical text from this model."""
+    def vectors(
+        self,
+        embedder: Embedder,
+        spans: list[ChunkSpan],
+        *,
+        wanted: Callable[[], bool] | None = None,
+    ) -> tuple[np.ndarray, int]:
+        """Vectors for `spans`: each distinct text is embedded once, stored vectors of
+        identical text from this model are reused; `wanted()` is asked between batches."""
         hashes = [text_hash(sp.text) for sp in spans]
         known = self._known_vectors(embedder.model_id, sorted(set(hashes)))
-        missing = [i for i, h in enumerate(hashes) if h not in known]
+        todo: dict[str, str] = {}  # first text of each hash nothing stored covers
+        for h, sp in zip(hashes, spans, strict=True):
+            if h not in known:
+                todo.setdefault(h, sp.text)
+        keys = list(todo)
+        for k in range(0, len(keys), EMBED_STEP):
+            if k and wanted is not None and not wanted():
+                raise _Superseded
+            batch = keys[k : k + EMBED_STEP]
+            found = embedder.embed_batch([todo[h] for h in batch], "passage")
+            known.update(zip(batch, np.asarray(found, dtype=np.float32), strict=True))
+            self.w.on_step("embed_batch")
         out = np.zeros((len(spans), embedder.dim), dtype=np.float32)
-        if missing:
-            out[missing] = embedder.embed_batch([spans[i].text for i in missing], "passage")
         for i, h in enumerate(hashes):
-            if h in known:
-                out[i] = known[h]
-        log.debug("embedded %d chunks, reused %d", len(missing), len(spans) - len(missing))
-        return out, len(missing)
+            out[i] = known[h]
+        log.debug("embedded %d distinct texts for %d chunks", len(todo), len(spans))
+        return out, len(todo)
+
+    def _check_size(self, parsed: ParsedDocument) -> None:
+        limit = self.w.config.max_chars
+        if limit and len(parsed.text) > limit:
+            raise TooLargeError(
+                f"the extracted text has {len(parsed.text):,} characters; "
+                f"the limit is {limit:,} (ingest.max_chars)"
+            )
+
+    def _wanted(self, doc_id: int, payload: dict[str, object]) -> bool:
+        """False once the document was deleted or replaced (or its collection deleted)."""
+        with self.w.sessions() as s:
+            doc = s.get(Document, doc_id)
+            coll = s.get(Collection, doc.collection_id) if doc is not None else None
+            return not (doc is None or coll is None or _superseded(doc, coll, payload))
 
     def _known_vectors(self, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}

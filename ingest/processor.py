@@ -15,6 +15,7 @@ from ingest.deletion import delete_now
 from ingest.indexing import DocumentIndexer
 from ingest.rebuild import rebuild_collection
 from ingest.reindex import reindex
+from ingest.sealed import discard
 from ingest.writer import ProcessorConfig, Step, Writer
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class JobProcessor:
         if kind == JobType.INGEST.value:
             assert doc_id is not None
             self.indexer.index(doc_id, dict(payload), job_id=job_id)
+            discard(self.w.blobs, payload.get("password"))  # the job is over, so is its pad
         elif kind == JobType.DELETE.value:
             assert doc_id is not None
             delete_now(self.w, doc_id, job_id)

@@ -29,6 +29,7 @@ class ProcessorConfig:
     chunk_overlap_tokens: int = 24
     lease_ttl_s: float = 30.0
     max_file_mb: float = 100.0  # folder files over this are skipped, like uploads
+    max_chars: int = 5_000_000  # extracted text beyond this fails `too_large` (0 = no cap)
     # format → "module:function"; None means the built-in parsers (tests plug in others).
     parsers: dict[str, str] | None = None
 

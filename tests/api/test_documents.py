@@ -199,6 +199,34 @@ def test_delete_hides_at_once_then_removes_everything(
     assert client.get(f"/v1/documents/{other['id']}").json()["status"] == "indexed"
 
 
+def test_citation_of_a_deleted_document_never_names_a_later_upload(settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    """The probe: leave.txt is cited, then deleted; sales.txt, uploaded to another
+    collection, must not take its id, and the old citation must say its document is gone."""
+    from api.app import create_app
+    from api.container import build_container
+    from tests.helpers import ScriptedChatModel
+
+    scripted = ScriptedChatModel("Employees receive thirty days of paid leave each year [1].")
+    container = build_container(settings, embedder=embedder, chat_model=scripted)
+    leave_txt = b"Every employee receives thirty days of paid leave each calendar year.\n"
+    with TestClient(create_app(container=container)) as client:
+        _, leave = upload(client, "leave.txt", leave_txt)
+        Worker(container).run_until_idle()
+        body = client.post("/v1/chat", json={"message": "How much paid leave?"}).json()
+        assert [c["document_id"] for c in body["citations"]] == [leave["id"]]
+        assert client.delete(f"/v1/documents/{leave['id']}").status_code == 202
+        Worker(container).run_until_idle()
+        assert client.post("/v1/collections", json={"name": "sales"}).status_code == 201
+        _, sales = upload(client, "sales.txt", b"Sales grew by four percent.\n", collection="sales")
+        Worker(container).run_until_idle()
+        stored = client.get(f"/v1/conversations/{body['conversation_id']}").json()
+    container.close()
+    assert sales["id"] != leave["id"]
+    [cite] = stored["messages"][1]["citations"]
+    assert cite["filename"] == "leave.txt" and "thirty days" in cite["quote"]
+    assert cite["document_id"] is None and cite["chunk_id"] is None
+
+
 def test_delete_while_queued_never_indexes(client: TestClient, run_jobs: Worker) -> None:
     _, body = upload(client, "late.txt", b"This should never be searchable.\n")
     assert client.delete(f"/v1/documents/{body['id']}").status_code == 202
