@@ -16,13 +16,16 @@ from sqlalchemy.orm import Session
 
 from api import failpoints
 from api.container import Container
+from data.errors import LeaseLostError
 from data.jobs import claim_next, finish, recover_orphans
 from data.leases import WRITER, release, try_acquire
 from data.models import Collection, Document, Job
+from data.retry import Backoff, is_transient
 from data.types import DocumentStatus, ErrorCode
 from ingest.processor import JobProcessor, ProcessorConfig
 from ingest.rebuild import purge_retired
 from ingest.scheduler import tick
+from ingest.sealed import discard
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ class Worker:
             chunk_overlap_tokens=ing.chunk_overlap_tokens,
             lease_ttl_s=self.settings.lease_ttl_s,
             max_file_mb=ing.max_upload_mb,
+            max_chars=ing.max_chars,
         )
         self.processor = JobProcessor(
             container.sessions,
@@ -155,6 +159,7 @@ class Worker:
         """A job that keeps killing the worker is failed instead of retried forever."""
         job = s.get(Job, job_id)
         assert job is not None
+        sealed = job.payload.get("password")
         finish(job, error=f"gave up after {self.settings.max_attempts} attempts")
         doc = s.get(Document, doc_id) if doc_id else None
         if doc is not None and doc.status != DocumentStatus.DELETING.value:
@@ -162,6 +167,7 @@ class Worker:
             doc.error_code = ErrorCode.INTERNAL.value
             doc.error = "processing crashed the worker repeatedly; giving up"
         s.commit()
+        discard(self.c.blobs, sealed)  # a PDF password's pad goes with the job
 
     def run_until_idle(self, timeout_s: float = 3600.0) -> None:
         """Process jobs until none is queued (used by `grounded ingest` and tests)."""
@@ -178,36 +184,92 @@ class Worker:
             self.release()
 
     def run_forever(self) -> None:
-        """The service loop: keep the lease fresh, run jobs, idle-checkpoint."""
+        """The service loop: keep the lease fresh, run jobs, idle-checkpoint. A database blip
+        or a full disk is waited out with capped backoff; it never ends the loop."""
         beat = threading.Thread(target=self._heartbeat, daemon=True)
         beat.start()
+        backoff = Backoff(self.settings.retry_initial_s, self.settings.retry_max_s)
         try:
             while not self._stop.is_set():
-                if not self.acquire():
-                    self._leader = False
-                    self._stop.wait(self.settings.poll_interval_s)
-                    continue
-                self.tick()
-                if not self.run_once():
-                    self.purge_retired()
-                    self.checkpoint()
-                    self._stop.wait(self.settings.poll_interval_s)
+                self._stop.wait(self._turn(backoff))
         finally:
-            self.release()
+            self._stop.set()
+            # A renewal in flight must not re-take the lease after we gave it back.
+            beat.join(timeout=self.settings.lease_ttl_s)
+            self._release_on_exit()
+
+    def _turn(self, backoff: Backoff) -> float:
+        """Take a step; returns how long to wait before the next (backoff after an outage)."""
+        try:
+            busy = self._step()
+        except LeaseLostError:
+            log.warning("deposed: another worker took the writer lease")
+            self._leader = False
+            return 0.0
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # Take the lease afresh afterwards: requeue, replay the index tail.
+            self._leader = False
+            delay = backoff.next_delay()
+            log.warning(
+                "database or disk unavailable, retrying in %g s: %s", delay, _first_line(exc)
+            )
+            return delay
+        backoff.reset()
+        return 0.0 if busy else self.settings.poll_interval_s
+
+    def _step(self) -> bool:
+        """One turn of the loop; False when there was nothing to do."""
+        if not self.acquire():
+            self._leader = False
+            return False
+        self.tick()
+        if self.run_once():
+            return True
+        self.purge_retired()
+        self.checkpoint()
+        return False
 
     def _heartbeat(self) -> None:
         """Renew the lease while a long job runs, so nobody takes it over."""
         while not self._stop.wait(self.settings.lease_ttl_s / 3):
-            if self._leader:
+            if not self._leader:
+                continue
+            try:
                 with self.c.sessions() as s:
                     if not try_acquire(s, WRITER, self.holder, self.settings.lease_ttl_s):
                         log.error("lost the writer lease")
                         self._leader = False
+            except Exception as exc:  # a dead heartbeat would silently lose the lease
+                log.warning("could not renew the writer lease: %s", _first_line(exc))
+
+    def _release_on_exit(self) -> None:
+        """Release, unless the database is down: then the lease simply expires."""
+        try:
+            self.release()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning(
+                "could not release the writer lease (%s); it expires in %g s",
+                _first_line(exc),
+                self.settings.lease_ttl_s,
+            )
 
     def release(self) -> None:
         """Give the lease back so a successor need not wait for it to expire."""
-        if self._leader:
+        if not self._leader:
+            return
+        try:
             self.checkpoint()
+        finally:  # a failed checkpoint costs the successor a replay from SQL, not a wait
+            self._leader = False
             with self.c.sessions() as s:
                 release(s, WRITER, self.holder)
-            self._leader = False
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's message without SQLAlchemy's statement and background link."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

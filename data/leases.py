@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import CursorResult, or_, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from data.errors import LeaseLostError
@@ -49,3 +49,14 @@ def release(session: Session, name: str, holder: str) -> None:
         .values(holder=None, expires_at=0.0)
     )
     session.commit()
+
+
+def last_renewal(session: Session, name: str, ttl_s: float) -> tuple[str, float] | None:
+    """(holder, epoch seconds of its last take or renewal), or None when nobody holds it.
+
+    Every take and renewal sets `expires_at = now + ttl_s`, so the lease doubles as the
+    holder's heartbeat without a column of its own."""
+    row = session.execute(select(Lease.holder, Lease.expires_at).where(Lease.name == name)).first()
+    if row is None or row.holder is None:
+        return None
+    return row.holder, row.expires_at - ttl_s
