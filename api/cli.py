@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,22 +12,33 @@ from typing import Annotated
 
 import typer
 
+from api.cli_common import DEBUG_ENV, load_settings, run_cli
 from api.settings import Settings
 
 app = typer.Typer(add_completion=False, help="Grounded: answers from your own documents.")
 log = logging.getLogger("grounded")
 
 
-def _setup(verbose: bool = False) -> Settings:
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help=f"full tracebacks on errors (or {DEBUG_ENV}=1)")
+    ] = False,
+) -> None:
+    """Grounded: answers from your own documents."""
+    if debug:
+        os.environ[DEBUG_ENV] = "1"  # also reaches the worker `run` starts
+
+
+def _setup(verbose: bool = False, *, create: bool = True) -> Settings:
+    """Logging, offline mode and the settings; `create=False` for commands that only read."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    settings = Settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    return settings
+    return load_settings(create=create)
 
 
 @app.command()
@@ -51,35 +61,43 @@ def serve(host: str | None = None, port: int | None = None) -> None:
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    parent_pid: Annotated[int, typer.Option(hidden=True, help="exit when it dies")] = 0,
+) -> None:
     """Run the single writer: jobs, index checkpoints (standby if another holds the lease)."""
     from api.container import build_container
+    from api.supervisor import die_with_parent, skip_final_gc
     from api.worker import Worker
 
+    if parent_pid:
+        die_with_parent(parent_pid)
     container = build_container(_setup())
     w = Worker(container)
-    signal.signal(signal.SIGTERM, lambda *_: w.stop())
+    for sig in (signal.SIGTERM, signal.SIGINT):  # finish the job, release the lease, exit
+        signal.signal(sig, lambda *_: w.stop())
     try:
         w.run_forever()
-    except KeyboardInterrupt:
-        w.stop()
     finally:
         container.close()
+        skip_final_gc()
 
 
 @app.command()
 def run(host: str | None = None, port: int | None = None) -> None:
-    """Migrate, start the worker beside a single-process API, stop both together."""
+    """Migrate, serve the API beside a supervised worker; SIGTERM or Ctrl-C stops both."""
+    from api.supervisor import WorkerSupervisor, exit_on_signals, ignore_signals, skip_final_gc
+
+    exit_on_signals()
     migrate()
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "worker"])
+    argv = [sys.executable, "-m", "api.cli", "worker", "--parent-pid", str(os.getpid())]
+    supervisor = WorkerSupervisor(argv)
     try:
+        supervisor.start()
         serve(host=host, port=port)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        ignore_signals()
+        supervisor.stop()
+        skip_final_gc()
 
 
 def _files(paths: list[Path]) -> list[tuple[Path, str]]:
@@ -107,6 +125,7 @@ def ingest(
     from api.container import build_container
     from api.ingest_cli import ingest_paths
 
+    files = _files(paths)  # a wrong path is refused before any state is touched
     settings = _setup()
     from data.migrate import upgrade
 
@@ -114,7 +133,7 @@ def ingest(
     container = build_container(settings)
     try:
         ok = ingest_paths(
-            container, _files(paths), collection=collection, password=password, replace=replace
+            container, files, collection=collection, password=password, replace=replace
         )
     finally:
         container.close()
@@ -208,7 +227,7 @@ def search(
     from ingest.uploads import check_embedder, get_collection
     from retrieval.search import search as run_search
 
-    container = build_container(_setup())
+    container = build_container(_setup(create=False))
     with container.sessions() as s:
         colls = [get_collection(s, n) for n in (collection or ["default"])]
         for c in colls:
@@ -235,7 +254,7 @@ def ask(
     from api.container import build_container
     from llm.answer import Delta, Evidence
 
-    container = build_container(_setup(), with_llm=True)
+    container = build_container(_setup(create=False), with_llm=True)
     try:
         service = ChatService(container)
         prepared = service.prepare(question, collection, conversation)
@@ -269,7 +288,7 @@ def ask(
 
 def main() -> None:
     """Entry point of the `grounded` script."""
-    app()
+    run_cli(app)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from data.errors import ConflictError, InvalidInputError
+from data.errors import ConflictError, ForbiddenError, InvalidInputError
 from data.jobs import JobStatus, JobType, enqueue, finish
 from data.models import Chunk, Collection, Document, IndexLog, Job
 from data.protocols import Embedder
@@ -24,14 +25,10 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "default"  # rebuild with the server's configured model
 
 
-def request_rebuild(s: Session, coll: Collection, model: str) -> Job:
-    """Queue a rebuild of `coll` with the model folder `model` (or 'default')."""
-    path: str | None = None
-    if model != DEFAULT_MODEL:
-        p = Path(model)
-        if not p.is_absolute() or not p.is_dir():
-            raise InvalidInputError(f"embedding_model must be a local model folder, got {model!r}")
-        path = str(p.resolve())
+def request_rebuild(s: Session, coll: Collection, model: str, allowed_roots: Sequence[Path]) -> Job:
+    """Queue a rebuild of `coll` with the model folder `model` (or 'default'), which must
+    lie under one of `allowed_roots`."""
+    path = None if model == DEFAULT_MODEL else str(allowed_model_folder(model, allowed_roots))
     busy = s.scalar(
         select(Job.id).where(
             Job.collection_id == coll.id,
@@ -45,6 +42,25 @@ def request_rebuild(s: Session, coll: Collection, model: str) -> Job:
     job = enqueue(s, type=JobType.REBUILD, collection_id=coll.id, payload=payload)
     s.commit()
     return job
+
+
+def allowed_model_folder(model: str, allowed_roots: Sequence[Path]) -> Path:
+    """`model` resolved, if it is a folder under an allowed root.
+
+    Any path outside the roots gets one and the same refusal whether or not it exists, so
+    the endpoint can't be used to probe the server's file system.
+    """
+    p = Path(model)
+    resolved = p.resolve() if p.is_absolute() else None
+    roots = [r.resolve() for r in allowed_roots]
+    if resolved is None or not any(resolved.is_relative_to(r) for r in roots):
+        raise ForbiddenError(
+            "embedding_model must be 'default' or an absolute path to a model folder under "
+            "an allowed model root (GROUNDED_MODEL_ROOTS)"
+        )
+    if not resolved.is_dir():
+        raise InvalidInputError(f"embedding_model is not a folder: {model!r}")
+    return resolved
 
 
 def rebuild_collection(w: Writer, indexer: DocumentIndexer, job_id: int) -> None:

@@ -21,6 +21,7 @@ from data.protocols import Embedder, Embedders
 from data.types import DocumentStatus
 from ingest import detect
 from ingest.blobs import BlobStore, StagedFile
+from ingest.sealed import seal
 
 log = logging.getLogger(__name__)
 COLLECTION_DELETING = "deleting"
@@ -111,9 +112,9 @@ def accept_upload(
     blobs.commit(staged)
     previous = doc.content_hash if doc is not None else None
     doc = _upsert(session, coll, doc, filename, staged, fmt)
-    payload = {"content_hash": staged.sha256, "format": fmt}
-    if password:
-        payload["password"] = password
+    payload: dict[str, object] = {"content_hash": staged.sha256, "format": fmt}
+    if password:  # never in clear: the row (and the database's log) keeps noise
+        payload["password"] = seal(blobs, password)
     enqueue(
         session, type=JobType.INGEST, collection_id=coll.id, document_id=doc.id, payload=payload
     )

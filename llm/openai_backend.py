@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import httpx
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 _CHARS_PER_TOKEN = 3.5
 _TOKENS_PER_MESSAGE = 4
 _TOKENS_FOR_REPLY = 3
+_CANCEL_POLL_S = 0.05  # how often a running stream looks at its `cancel` event
 
 
 def estimate_tokens(text: str) -> int:
@@ -100,7 +103,10 @@ class OpenAICompatChatModel:
         usage: dict[str, Any] = {}
         payload = self._payload(messages, max_tokens, temperature)
         try:
-            with self._client.stream("POST", self.url, json=payload) as response:
+            with (
+                self._client.stream("POST", self.url, json=payload) as response,
+                _abort_on(cancel, response),
+            ):
                 self._check_status(response)
                 for delta in self._deltas(response, usage, cancel):
                     first = first if first is not None else time.perf_counter() - start
@@ -108,12 +114,10 @@ class OpenAICompatChatModel:
                     yield delta
                     if cancel is not None and cancel.is_set():
                         break  # leaving the `with` closes the response: the server sees it
-        except httpx.TimeoutException as exc:
-            raise LLMUnavailableError(f"LLM server at {self.url} timed out: {exc}") from exc
         except httpx.HTTPError as exc:
-            raise LLMUnavailableError(
-                f"LLM server at {self.url} is unreachable: {type(exc).__name__}: {exc}"
-            ) from exc
+            if cancel is None or not cancel.is_set():
+                raise _unavailable(self.url, exc) from exc
+            # Cancelled: `_abort_on` cut the connection; what was read is the answer.
         total = time.perf_counter() - start
         self.last_stats = GenerationStats(
             prompt_tokens=int(usage.get("prompt_tokens") or self.count_tokens(messages)),
@@ -169,3 +173,47 @@ class OpenAICompatChatModel:
         if chunk.get("error"):
             raise LLMUnavailableError(f"LLM server at {self.url} reported: {chunk['error']}")
         return chunk
+
+
+def _unavailable(url: str, exc: httpx.HTTPError) -> LLMUnavailableError:
+    """The backend failure an HTTP error means."""
+    if isinstance(exc, httpx.TimeoutException):
+        return LLMUnavailableError(f"LLM server at {url} timed out: {exc}")
+    return LLMUnavailableError(f"LLM server at {url} is unreachable: {type(exc).__name__}: {exc}")
+
+
+@contextmanager
+def _abort_on(cancel: threading.Event | None, response: httpx.Response) -> Iterator[None]:
+    """While the body is read, a set `cancel` shuts the connection down.
+
+    Checking `cancel` between lines is not enough: a silent server (a long prompt, a stall)
+    would keep the read blocked, and the model slot taken, until the read timeout.
+    Shutting the socket down wakes the blocked read at once.
+    """
+    if cancel is None:
+        yield
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(_CANCEL_POLL_S):
+            if cancel.is_set():
+                _shutdown(response)
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True, name="llm-http-cancel")
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+
+
+def _shutdown(response: httpx.Response) -> None:
+    """Shut down the response's socket both ways, if the transport exposes it."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        with suppress(OSError):  # already closed
+            sock.shutdown(socket.SHUT_RDWR)

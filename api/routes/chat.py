@@ -4,21 +4,37 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
+from typing import TypeVar
 
 import anyio
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
 from api.chat_schemas import ChatIn, ChatOut, CitationOut, EvidenceOut, UnverifiedOut
 from api.chat_service import ChatService, Prepared
 from api.deps import ContainerDep
+from api.errors import responses
 from api.routes.search import to_filters
 from llm.answer import Delta, Evidence, Final, Unsupported
 from llm.types import Citation
 
 router = APIRouter(prefix="/v1", tags=["chat"])
+# What an answering route documents: the SSE stream beside the JSON body (the schema of a
+# stream is that of one event, as OpenAPI 3.1 tools read it), and its errors.
+_SSE_EVENT = {
+    "type": "object",
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
+    "required": ["data"],
+}
+ANSWER_RESPONSES = {
+    200: {"content": {"text/event-stream": {"schema": _SSE_EVENT}}},
+    **responses(400, 404, 409, 413, 422, 429, 503),
+}
+T = TypeVar("T")
+_DISCONNECT_POLL_S = 0.2  # how often a non-streaming request checks that its client is there
 
 
 def _quoted(c: Citation) -> dict[str, object]:
@@ -76,31 +92,69 @@ def chat_out(service: ChatService, final: Final, conversation_id: int, message_i
     )
 
 
-@router.post("/chat", response_model=ChatOut)
-def chat(body: ChatIn, container: ContainerDep) -> ChatOut | StreamingResponse:
+@router.post("/chat", response_model=ChatOut, responses=ANSWER_RESPONSES)
+async def chat(
+    body: ChatIn, container: ContainerDep, request: Request
+) -> ChatOut | StreamingResponse:
     """Answer from the collections with checked citations, or refuse when nothing fits."""
     service = ChatService(container)
-    prepared = service.prepare(
-        body.message,
-        body.collections,
-        body.conversation_id,
-        body.top_k,
-        filters=to_filters(body.filters),
+    prepared = await anyio.to_thread.run_sync(
+        partial(
+            service.prepare,
+            body.message,
+            body.collections,
+            body.conversation_id,
+            body.top_k,
+            filters=to_filters(body.filters),
+        )
     )
+    cancel = threading.Event()
     if body.stream:
-        cancel = threading.Event()
         events = service.run(prepared, cancel)
         # The first event is pulled here so that busy (429), LLM-down (503) and other errors
         # before any text still get a proper HTTP status instead of an in-stream event.
-        first = next(events)
+        first = await anyio.to_thread.run_sync(next, events)
         return StreamingResponse(
             sse_events(service, prepared, cancel, first, events),
             media_type="text/event-stream",
             headers={"cache-control": "no-cache"},
         )
-    final = service.complete(prepared)
-    stored = service.store(prepared, final)
-    return chat_out(service, final, stored.conversation_id, stored.message_id)
+    final = await until_disconnected(request, cancel, partial(service.complete, prepared, cancel))
+    stored = await anyio.to_thread.run_sync(service.store, prepared, final)
+    return await anyio.to_thread.run_sync(
+        chat_out, service, final, stored.conversation_id, stored.message_id
+    )
+
+
+async def until_disconnected(request: Request, cancel: threading.Event, work: Callable[[], T]) -> T:
+    """Run blocking `work` in a thread; if the client goes away meanwhile, set `cancel`.
+
+    Without this a non-streaming answer is generated to the end for nobody, holding the
+    model slot (minutes for a long one) while other requests get 429. `work` must honour
+    `cancel` (the answer flow and the chat models do).
+    """
+
+    async def watch() -> None:
+        while not await request.is_disconnected():
+            await anyio.sleep(_DISCONNECT_POLL_S)
+        cancel.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch)
+        # Errors come back as values: raised inside the task group they would be wrapped
+        # in an ExceptionGroup and miss their HTTP mapping (429, 503, ...).
+        value, error = await anyio.to_thread.run_sync(_capture, work)
+        tg.cancel_scope.cancel()
+    if error is not None:
+        raise error
+    return value  # type: ignore[return-value]
+
+
+def _capture(work: Callable[[], T]) -> tuple[T | None, Exception | None]:
+    try:
+        return work(), None
+    except Exception as exc:
+        return None, exc
 
 
 def close_iterator(it: Iterator[object]) -> None:

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import SessionDep
+from api.deps import ContainerDep, SessionDep
+from api.errors import responses
 from api.job_schemas import JobOut, RebuildIn
 from api.routes.jobs import job_out
 from api.schemas import CollectionIn, CollectionOut, Page
@@ -36,7 +37,7 @@ def to_out(c: Collection) -> CollectionOut:
     )
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=responses(400, 409, 413, 422))
 def create_collection(body: CollectionIn, session: SessionDep) -> CollectionOut:
     """Create a collection; its name must be new."""
     coll = Collection(name=body.name, description=body.description)
@@ -49,7 +50,7 @@ def create_collection(body: CollectionIn, session: SessionDep) -> CollectionOut:
     return to_out(coll)
 
 
-@router.get("/{name}")
+@router.get("/{name}", responses=responses(404, 422))
 def get_collection_state(name: str, session: SessionDep) -> CollectionOut:
     """One collection (also while it is being deleted)."""
     coll = session.scalar(select(Collection).where(Collection.name == name))
@@ -58,21 +59,22 @@ def get_collection_state(name: str, session: SessionDep) -> CollectionOut:
     return to_out(coll)
 
 
-@router.delete("/{name}", status_code=202)
+@router.delete("/{name}", status_code=202, responses=responses(404, 409, 422))
 def delete_collection(name: str, session: SessionDep) -> JobOut:
     """Hide the collection now; documents, vectors, folders and originals go in the background."""
     _coll, job = request_collection_delete(session, name)
     return job_out(session, job)
 
 
-@router.post("/{name}/rebuild", status_code=202)
-def rebuild(name: str, body: RebuildIn, session: SessionDep) -> JobOut:
+@router.post("/{name}/rebuild", status_code=202, responses=responses(400, 403, 404, 409, 413, 422))
+def rebuild(name: str, body: RebuildIn, session: SessionDep, container: ContainerDep) -> JobOut:
     """Re-chunk and re-embed with another model; searches use the old index until the swap."""
-    job = request_rebuild(session, get_collection(session, name), body.embedding_model)
+    roots = container.settings.model_root_paths
+    job = request_rebuild(session, get_collection(session, name), body.embedding_model, roots)
     return job_out(session, job)
 
 
-@router.get("")
+@router.get("", responses=responses(422))
 def list_collections(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = DEFAULT_LIMIT,

@@ -13,10 +13,12 @@ import json
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from functools import partial
 from typing import Any, Literal
 
 import anyio
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -24,7 +26,15 @@ from starlette.concurrency import iterate_in_threadpool
 
 from api.chat_service import ChatService, Prepared
 from api.deps import ContainerDep, SessionDep
-from api.routes.chat import chain_events, citation_out, close_iterator, evidence_out
+from api.errors import responses
+from api.routes.chat import (
+    ANSWER_RESPONSES,
+    chain_events,
+    citation_out,
+    close_iterator,
+    evidence_out,
+    until_disconnected,
+)
 from data.errors import InvalidInputError
 from data.models import Collection
 from llm.answer import Delta, Evidence, Final, Unsupported
@@ -33,6 +43,8 @@ from llm.types import ChatMessage
 router = APIRouter(prefix="/v1", tags=["openai"])
 DEFAULT_MODEL = "grounded"
 RAW_MODEL = "llm"
+# The completion limit a request got: its max_tokens, clamped to the server's cap.
+MAX_TOKENS_HEADER = "X-Grounded-Max-Tokens"
 
 
 class OAIMessage(BaseModel):
@@ -54,7 +66,14 @@ class OAIChatRequest(BaseModel):
     model: str = DEFAULT_MODEL
     messages: list[OAIMessage] = Field(min_length=1)
     stream: bool = False
-    max_tokens: int | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)  # the newer name of max_tokens
+
+    def token_limit(self, cap: int) -> int:
+        """The completion limit: as asked, but never above the server's `cap` (a larger
+        request is clamped, not refused; MAX_TOKENS_HEADER tells the client)."""
+        asked = self.max_completion_tokens or self.max_tokens
+        return min(asked, cap) if asked else cap
 
 
 class OAIEmbeddingRequest(BaseModel):
@@ -102,25 +121,31 @@ def _usage(final: Final) -> dict[str, int]:
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
-@router.post("/chat/completions", response_model=None)
-def chat_completions(
-    body: OAIChatRequest, container: ContainerDep
+@router.post("/chat/completions", response_model=None, responses=ANSWER_RESPONSES)
+async def chat_completions(
+    body: OAIChatRequest, container: ContainerDep, request: Request, response: Response
 ) -> dict[str, Any] | StreamingResponse:
     """OpenAI chat completions over a collection, with citations in extra fields."""
     service = ChatService(container)
+    limit = body.token_limit(service.config.max_answer_tokens)
+    service.config = replace(service.config, max_answer_tokens=limit)
+    headers = {MAX_TOKENS_HEADER: str(limit)}
+    response.headers.update(headers)
     if body.model == RAW_MODEL:
-        return _raw(service, body)
-    prepared = _prepare(service, body)
+        return await _raw(service, body, request, headers)
+    prepared = await anyio.to_thread.run_sync(_prepare, service, body)
+    cancel = threading.Event()
     if body.stream:
-        cancel = threading.Event()
         events = service.run(prepared, cancel)
-        first = next(events)  # errors before any text keep their HTTP status
+        # errors before any text keep their HTTP status
+        first = await anyio.to_thread.run_sync(next, events)
         return StreamingResponse(
             _chunks(service, prepared, body.model, cancel, first, events),
             media_type="text/event-stream",
+            headers=headers,
         )
-    final = service.complete(prepared)
-    stored = service.store(prepared, final)
+    final = await until_disconnected(request, cancel, partial(service.complete, prepared, cancel))
+    stored = await anyio.to_thread.run_sync(service.store, prepared, final)
     return {
         "id": f"chatcmpl-{stored.message_id}",
         "object": "chat.completion",
@@ -138,19 +163,21 @@ def chat_completions(
     }
 
 
-def _raw(service: ChatService, body: OAIChatRequest) -> dict[str, Any] | StreamingResponse:
+async def _raw(
+    service: ChatService, body: OAIChatRequest, request: Request, headers: dict[str, str]
+) -> dict[str, Any] | StreamingResponse:
     """Plain generation with the server's model: no retrieval, no citations, not stored."""
     messages = [
         ChatMessage(role=m.role, content=m.text())  # type: ignore[arg-type]
         for m in body.messages
         if m.role in ("system", "user", "assistant")
     ]
-    max_tokens = body.max_tokens or service.config.max_answer_tokens
     cancel = threading.Event()
+    max_tokens = service.config.max_answer_tokens  # already clamped to the server's cap
     deltas = service.model.stream(messages, max_tokens=max_tokens, cancel=cancel)
     cid = f"chatcmpl-raw-{int(time.time() * 1000)}"
     if not body.stream:
-        text = "".join(deltas)
+        text = await until_disconnected(request, cancel, partial("".join, deltas))
         choice = {
             "index": 0,
             "finish_reason": "stop",
@@ -176,7 +203,7 @@ def _raw(service: ChatService, body: OAIChatRequest) -> dict[str, Any] | Streami
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(close_iterator, deltas)
 
-    return StreamingResponse(chunks(), media_type="text/event-stream")
+    return StreamingResponse(chunks(), media_type="text/event-stream", headers=headers)
 
 
 def _chunk(
@@ -245,7 +272,7 @@ def list_models(session: SessionDep) -> dict[str, Any]:
     }
 
 
-@router.post("/embeddings")
+@router.post("/embeddings", responses=responses(400, 413, 422))
 def embeddings(body: OAIEmbeddingRequest, container: ContainerDep) -> dict[str, Any]:
     """Vectors from Grounded's embedding model (unit length, as the index uses them)."""
     texts = [body.input] if isinstance(body.input, str) else body.input

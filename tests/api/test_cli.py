@@ -10,12 +10,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def grounded(home: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GROUNDED_HOME": str(home), **extra_env}
-    env.pop("GROUNDED_DATABASE_URL", None)
+def grounded(
+    home: Path | None, *args: str, cwd: Path = ROOT, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m api.cli ARGS` with GROUNDED_HOME=home (None: unset, as a new user runs it)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for name in ("GROUNDED_DATABASE_URL", "GROUNDED_HOME", "GROUNDED_DEBUG"):
+        env.pop(name, None)
+    if home is not None:
+        env["GROUNDED_HOME"] = str(home)
+    env.update(extra_env)
     return subprocess.run(
         [sys.executable, "-m", "api.cli", *args],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -41,6 +48,7 @@ def test_ingest_folder_then_search(tmp_path: Path) -> None:
 
     out = grounded(home, "search", "what is served on friday", "--top-k", "1")
     assert out.returncode == 0, out.stderr[-2000:]
+    assert f"using state at {home.resolve()}" in out.stderr  # says which state it reads
     assert "menu.md" in out.stdout and "Canteen" in out.stdout and "fish and chips" in out.stdout
 
     out = grounded(home, "ask", "What does the canteen serve on Fridays?")
@@ -93,3 +101,45 @@ def test_reindex_syncs_a_registered_folder_and_reports(tmp_path: Path) -> None:
     assert out.returncode == 0 and "1 deleted" in out.stdout, out.stdout
     out = grounded(home, "reindex", "--collection", "nope")
     assert out.returncode != 0 and "not found" in out.stderr
+
+
+def test_read_only_commands_never_create_state(tmp_path: Path) -> None:
+    """`grounded search` without GROUNDED_HOME used to start an empty ./var silently."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = grounded(None, "search", "anything", cwd=elsewhere)
+    assert out.returncode == 1
+    assert (
+        out.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"error: no Grounded state at {elsewhere / 'var'}; set GROUNDED_HOME")
+    )
+    assert not (elsewhere / "var").exists()
+    out = grounded(tmp_path / "missing", "ask", "anything")
+    assert out.returncode == 1 and f"no Grounded state at {tmp_path / 'missing'}" in out.stderr
+    assert not (tmp_path / "missing").exists()
+
+
+def test_errors_are_one_line_unless_debugging(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    bad_db = {"GROUNDED_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    out = grounded(home, "migrate", **bad_db)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: OperationalError: ") and "127.0.0.1" in last, last
+    assert "using state at" in out.stderr and "nobody@127.0.0.1:1/none" in out.stderr
+    for debug in (
+        grounded(home, "migrate", GROUNDED_DEBUG="1", **bad_db),
+        grounded(home, "--debug", "migrate", **bad_db),
+    ):
+        assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+    assert grounded(home, "migrate").returncode == 0
+    out = grounded(home, "search", "anything", "--collection", "nope")
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]
+    assert out.stderr.strip().splitlines()[-1] == "error: collection 'nope' not found"
+
+    out = grounded(tmp_path / "fresh", "ingest", str(tmp_path / "no-such-file.md"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "does not exist" in out.stderr
+    assert not (tmp_path / "fresh").exists()  # refused before any state was made

@@ -101,6 +101,33 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dest / "tiny-st"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_rebuild_refuses_model_folders_outside_the_roots_alike(
+    client: TestClient, container: Container, tmp_path: Path
+) -> None:
+    """The answer must not tell a caller whether a directory exists outside the roots."""
+    upload(client, "canteen.md", CANTEEN)
+    (tmp_path / "outside").mkdir()
+    root = container.settings.home / "models"
+    (root / "mine").mkdir(parents=True)
+    answers = []
+    for path in [
+        tmp_path / "outside",  # exists
+        tmp_path / "nowhere",  # does not
+        root / "mine" / ".." / ".." / "..",  # exists, and only looks inside
+        Path("/etc"),
+    ]:
+        r = client.post("/v1/collections/default/rebuild", json={"embedding_model": str(path)})
+        answers.append((r.status_code, r.json()))
+    assert answers[0][0] == 403 and answers[0][1]["error"] == "forbidden"
+    assert all(a == answers[0] for a in answers), answers
+    r = client.post("/v1/collections/default/rebuild", json={"embedding_model": "mine"})
+    assert r.json() == answers[0][1]  # relative: refused the same way
+    # Inside the default root (<home>/models) a folder is accepted.
+    r = client.post("/v1/collections/default/rebuild", json={"embedding_model": str(root / "mine")})
+    assert r.status_code == 202, r.text
+
+
 def test_rebuild_with_another_model_while_searches_run(
     client: TestClient, container: Container, tiny_model: Path
 ) -> None:
@@ -109,7 +136,8 @@ def test_rebuild_with_another_model_while_searches_run(
     Worker(container, holder="w").run_until_idle()
     old_chunks = set(_chunk_ids(container))
     r = client.post("/v1/collections/default/rebuild", json={"embedding_model": "models/x"})
-    assert r.status_code == 422
+    assert r.status_code == 403
+    container.settings.model_roots = str(tiny_model.parent)
     r = client.post("/v1/collections/default/rebuild", json={"embedding_model": str(tiny_model)})
     assert r.status_code == 202
     again = client.post("/v1/collections/default/rebuild", json={"embedding_model": "default"})

@@ -12,10 +12,12 @@ from sqlalchemy import select
 
 from api.app import create_app
 from api.container import Container, bounded_chat_model, build_container
+from api.settings import Settings
 from api.worker import Worker
 from data.models import Message
 from llm.queue import BoundedChatModel
 from llm.types import ChatMessage
+from retrieval.embedder import Embedder
 from tests.api.test_chat import HANDBOOK
 from tests.conftest import LiveServer
 
@@ -215,3 +217,142 @@ def test_client_disconnect_stops_generation_and_keeps_consistency(
     while chat_model.running and time.monotonic() < deadline:
         time.sleep(0.1)
     assert chat_model.running == 0  # the slot was given back: generation stopped
+
+
+class SlowChatModel:
+    """A scripted model writing one word every `delay_s` until `max_tokens` or `cancel`."""
+
+    model_id = "slow"
+    context_window = 8192
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self.asked: list[int] = []  # the max_tokens of each call
+        self.last_stats = None
+
+    def count_tokens(self, messages) -> int:  # type: ignore[no-untyped-def]
+        """About four characters a token."""
+        return sum(len(m.content) for m in messages) // 4
+
+    def stream(self, messages, *, max_tokens, temperature=0.0, cancel=None):  # type: ignore[no-untyped-def]
+        """`w0 w1 ...`, one word a token."""
+        self.asked.append(max_tokens)
+        for i in range(max_tokens):
+            if cancel is not None and cancel.is_set():
+                return
+            time.sleep(self.delay_s)
+            yield f"w{i} "
+
+
+def _raw(max_tokens: int | None = None, stream: bool = False) -> dict:
+    body: dict = {"model": "llm", "messages": [{"role": "user", "content": "Go on."}]}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    return {**body, "stream": stream}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_max_tokens_is_clamped_to_the_server_cap_everywhere(settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    """The server's max_answer_tokens is the ceiling: a larger max_tokens is clamped (not
+    refused) and the header says what the request got; a smaller one is honoured."""
+    settings.llm.max_answer_tokens = 8
+    model = SlowChatModel()
+    container = build_container(settings, embedder=embedder, chat_model=BoundedChatModel(model))
+    with TestClient(create_app(container=container)) as client:
+        r = client.post("/v1/chat/completions", json=_raw(100_000))
+        assert r.status_code == 200 and model.asked[-1] == 8
+        assert r.headers["x-grounded-max-tokens"] == "8"
+        assert len(r.json()["choices"][0]["message"]["content"].split()) == 8
+        r = client.post("/v1/chat/completions", json=_raw(100_000, stream=True))
+        assert r.status_code == 200 and model.asked[-1] == 8
+        assert r.headers["x-grounded-max-tokens"] == "8"
+        r = client.post("/v1/chat/completions", json=_raw(3))
+        assert model.asked[-1] == 3 and r.headers["x-grounded-max-tokens"] == "3"
+        newer = {**_raw(), "max_completion_tokens": 50_000}
+        assert client.post("/v1/chat/completions", json=newer).status_code == 200
+        assert model.asked[-1] == 8
+        assert client.post("/v1/chat/completions", json=_raw(0)).status_code == 422
+
+        client.post("/v1/documents", files={"file": ("handbook.md", HANDBOOK)})
+        Worker(container).run_until_idle()
+        grounded = {"messages": [{"role": "user", "content": QUESTION}], "max_tokens": 100_000}
+        r = client.post("/v1/chat/completions", json=grounded)
+        assert r.status_code == 200 and model.asked[-1] == 8
+        assert client.post("/v1/chat", json={"message": QUESTION}).status_code == 200
+        assert model.asked[-1] == 8  # /v1/chat takes no max_tokens: always the cap
+    container.close()
+
+
+def _wait_idle(model: BoundedChatModel, within_s: float) -> float:
+    """Seconds until no generation holds a slot (fails after `within_s`)."""
+    t0 = time.monotonic()
+    while model.running:
+        assert time.monotonic() - t0 < within_s, "the model slot was not given back"
+        time.sleep(0.05)
+    return time.monotonic() - t0
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_client_that_gives_up_frees_the_model_slot(settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    """Non-streaming requests whose client disconnects stop generating at once, so the next
+    request gets the only slot instead of 429 (before: the answer ran to the end unseen)."""
+    settings.llm.max_answer_tokens = 2000  # 2000 words at 20 a second: 100 s
+    bounded = BoundedChatModel(SlowChatModel(delay_s=0.05), max_concurrent=1, max_waiting=0)
+    container = build_container(settings, embedder=embedder, chat_model=bounded)
+    server = LiveServer(container)
+    try:
+        index_handbook(server.url, container)
+        completions = f"{server.url}/v1/chat/completions"
+        for url, body in [
+            (completions, _raw(100_000)),
+            (completions, {"messages": [{"role": "user", "content": QUESTION}]}),
+            (f"{server.url}/v1/chat", {"message": QUESTION}),
+        ]:
+            with pytest.raises(httpx.ReadTimeout):
+                httpx.post(url, json=body, timeout=1.0)
+            assert _wait_idle(bounded, within_s=3) < 3
+            r = httpx.post(completions, json=_raw(2), timeout=10)
+            assert r.status_code == 200, r.text  # not 429: the slot is free
+        with container.sessions() as s:
+            reasons = [m.finish_reason for m in s.scalars(select(Message)) if m.role == "assistant"]
+        assert reasons == ["cancelled", "cancelled"]  # both stored, marked as cut short
+
+        # Streaming stops too when its reader goes away.
+        with (
+            httpx.Client(timeout=10) as http,
+            http.stream("POST", completions, json=_raw(stream=True)) as r,
+        ):
+            assert r.status_code == 200
+            next(r.iter_lines())
+        _wait_idle(bounded, within_s=3)
+    finally:
+        server.stop()
+        container.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_real_model_is_capped_and_stops_when_its_client_leaves(
+    settings: Settings, embedder: Embedder, chat_model: BoundedChatModel
+) -> None:
+    """The same with the bundled model: the cap reaches generate(), and a disconnect reaches
+    its stopping criteria."""
+    tight = BoundedChatModel(chat_model.inner, max_concurrent=1, max_waiting=0)
+    container = build_container(settings, embedder=embedder, chat_model=tight)
+    server = LiveServer(container)
+    url = f"{server.url}/v1/chat/completions"
+    count = {"model": "llm", "messages": [{"role": "user", "content": "Count from 1 to 1000."}]}
+    try:
+        settings.llm.max_answer_tokens = 12
+        r = httpx.post(url, json={**count, "max_tokens": 100_000}, timeout=60)
+        assert r.status_code == 200 and r.headers["x-grounded-max-tokens"] == "12"
+        assert tight.last_stats is not None and 0 < tight.last_stats.completion_tokens <= 12
+
+        settings.llm.max_answer_tokens = 4000  # minutes of generation on a CPU
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(url, json={**count, "max_tokens": 4000}, timeout=1.0)
+        assert _wait_idle(tight, within_s=3) < 3
+        r = httpx.post(url, json={**count, "max_tokens": 2}, timeout=60)
+        assert r.status_code == 200, r.text
+    finally:
+        server.stop()
+        container.close()

@@ -29,7 +29,7 @@ def _chunk(content: str | None = None, usage: dict[str, int] | None = None) -> b
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Routes by path prefix: /ok, /nousage, /error, /junk, /slow, /stall."""
+    """Routes by path prefix: /ok, /nousage, /error, /junk, /slow, /stall, /hang."""
 
     protocol_version = "HTTP/1.1"
     server: _Server
@@ -68,6 +68,11 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "slow":
             for i in range(200):
                 yield _chunk(f"t{i} ")
+            return
+        if kind == "hang":  # one delta, then a long silence (a stalled or overloaded server)
+            yield _chunk("Hi")
+            time.sleep(10)
+            yield _chunk(" there")
             return
         yield b": keep-alive comment\n\n"
         for delta in DELTAS:
@@ -182,4 +187,18 @@ def test_cancel_stops_reading_and_closes_the_connection(server: _Server) -> None
     assert got == ["t0 ", "t1 ", "t2 "]
     assert server.disconnected.wait(5)  # the server saw the client go away
     assert server.sent < 50  # and stopped long before its 200 chunks
+    assert model.last_stats is not None and model.last_stats.completion_tokens > 0
+
+
+def test_cancel_wakes_a_read_blocked_on_a_silent_server(server: _Server) -> None:
+    """Cancelling must not wait for the server's next line (or the read timeout): the
+    connection is cut, the stream ends quietly with what it had, and its slot is free."""
+    cancel = threading.Event()
+    model = _model(server, "hang", timeout_s=30)
+    stream = model.stream(MSGS, max_tokens=8, cancel=cancel)
+    assert next(stream) == "Hi"
+    threading.Timer(0.3, cancel.set).start()
+    t0 = time.monotonic()
+    assert list(stream) == []
+    assert time.monotonic() - t0 < 2  # not the server's 10 s silence
     assert model.last_stats is not None and model.last_stats.completion_tokens > 0
