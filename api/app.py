@@ -11,7 +11,7 @@ import anyio
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors
+from api import errors, offline_docs
 from api.container import Container, build_container
 from api.routes import (
     chat,
@@ -31,19 +31,38 @@ _MULTIPART_SLACK = 64 * 1024
 
 
 class BodyLimit:
-    """Refuse a request body larger than the upload limit while it streams in (413)."""
+    """Refuse a request body over its limit while it streams in (413), whatever the method:
+    a multipart upload under `upload_prefixes` may reach `max_bytes` (plus the framing),
+    any other body `json_bytes` (default: the same)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        json_bytes: int | None = None,
+        upload_prefixes: tuple[str, ...] = ("/",),
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes + _MULTIPART_SLACK
+        # (bytes a request may send, the limit its 413 names)
+        self.upload = (max_bytes + _MULTIPART_SLACK, max_bytes)
+        self.other = self.upload if json_bytes is None else (json_bytes, json_bytes)
+        self.upload_prefixes = upload_prefixes
+
+    def _limit(self, scope: Scope) -> tuple[int, int]:
+        kind = dict(scope["headers"]).get(b"content-type", b"")
+        is_upload = kind.lower().startswith(b"multipart/form-data") and any(
+            scope["path"].startswith(p) for p in self.upload_prefixes
+        )
+        return self.upload if is_upload else self.other
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit, named = self._limit(scope)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, named)
             return
         seen = 0
         refused = False
@@ -54,10 +73,10 @@ class BodyLimit:
                 return {"type": "http.disconnect"}
             msg = await receive()
             seen += len(msg.get("body", b""))
-            if seen > self.max_bytes:
+            if seen > limit:
                 # Answer now and tell the app the client is gone; it stops reading.
                 refused = True
-                await self._refuse(send)
+                await self._refuse(send, named)
                 return {"type": "http.disconnect"}
             return msg
 
@@ -67,11 +86,9 @@ class BodyLimit:
 
         await self.app(scope, counted, guarded_send)
 
-    async def _refuse(self, send: Send) -> None:
-        limit_mb = (self.max_bytes - _MULTIPART_SLACK) / 1e6
-        body = json.dumps(
-            {"error": "too_large", "message": f"request is larger than the {limit_mb:g} MB limit"}
-        ).encode()
+    async def _refuse(self, send: Send, limit: int) -> None:
+        message = f"request is larger than the {limit / 1e6:g} MB limit"
+        body = json.dumps({"error": "too_large", "message": message}).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -99,11 +116,19 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             if owned:
                 app.state.container.close()
 
-    app = FastAPI(title="Grounded", version="0.1.0", lifespan=lifespan)
+    # The docs pages load their assets from this server (air-gapped), not from a CDN.
+    app = FastAPI(
+        title="Grounded", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    offline_docs.install(app)
     errors.install(app)
     routers = (health, collections, sources, jobs, documents, search, chat, conversations)
     for module in (*routers, openai_compat):
         app.include_router(module.router)
-    max_bytes = int(settings.ingest.max_upload_mb * 1_000_000)
-    app.add_middleware(BodyLimit, max_bytes=max_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=int(settings.ingest.max_upload_mb * 1_000_000),
+        json_bytes=int(settings.max_json_mb * 1_000_000),
+        upload_prefixes=(documents.router.prefix,),
+    )
     return app

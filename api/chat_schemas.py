@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from api.schemas import FiltersIn, UtcDatetime
+from api.schemas import DbId, FiltersIn, UtcDatetime
 
 
 class ChatIn(BaseModel):
@@ -12,7 +12,7 @@ class ChatIn(BaseModel):
 
     message: str = Field(max_length=20_000)
     collections: list[str] | None = None  # default: the conversation's, else ["default"]
-    conversation_id: int | None = None
+    conversation_id: DbId | None = None
     stream: bool = False
     top_k: int | None = Field(None, ge=1, le=50)
     filters: FiltersIn | None = None  # narrows retrieval for this question

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from api.container import Container
+from data.pagination import MAX_ID
 
 
 def get_container(request: Request) -> Container:
@@ -25,3 +26,5 @@ def get_session(container: Annotated[Container, Depends(get_container)]) -> Iter
 
 ContainerDep = Annotated[Container, Depends(get_container)]
 SessionDep = Annotated[Session, Depends(get_session)]
+# An id in a path: one the database can hold, or a 422 (a larger one would overflow SQL).
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas import UtcDatetime
+from api.schemas import DbId, UtcDatetime
 
 
 class SourceIn(BaseModel):
@@ -54,7 +54,7 @@ class JobIn(BaseModel):
 
     type: Literal["reindex"]
     collection: str = "default"
-    source_id: int | None = None
+    source_id: DbId | None = None
 
 
 class RebuildIn(BaseModel):

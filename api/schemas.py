@@ -7,6 +7,8 @@ from typing import Annotated, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from data.pagination import MAX_ID
+
 T = TypeVar("T")
 
 
@@ -16,6 +18,8 @@ def _as_utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+# An id sent in a body; beyond what the database holds is a 422, not a 500.
+DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
 
@@ -69,10 +73,11 @@ class DocumentOut(BaseModel):
 class FiltersIn(BaseModel):
     """Narrow retrieval; every filter given must hold (AND)."""
 
-    document_ids: list[int] | None = Field(None, max_length=10_000)
-    filename: str | None = Field(None, max_length=1024, description="glob, e.g. 'hr/**/*.pdf'")
-    page_from: int | None = Field(None, ge=1)
-    page_to: int | None = Field(None, ge=1)
+    document_ids: list[DbId] | None = Field(None, max_length=10_000)
+    # Its bounds are data.globs.Glob's, so a bad pattern gets the one error body.
+    filename: str | None = Field(None, description="glob, e.g. 'hr/**/*.pdf'")
+    page_from: int | None = Field(None, ge=1, le=MAX_ID)  # INTEGER columns too
+    page_to: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class SearchIn(BaseModel):

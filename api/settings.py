@@ -36,6 +36,10 @@ class IngestSettings(BaseModel):
     parse_memory_mb: int = 4096
     chunk_tokens: int = 0  # 0 = as many as the embedding model takes
     chunk_overlap_tokens: int = 24
+    # Extracted characters per document; beyond it the document fails `too_large`. A
+    # 1000-page report at a dense 5,000 characters a page passes; a small file that
+    # expands to megabytes of text (a "zip bomb" of prose) does not. 0 = no cap.
+    max_chars: int = 5_000_000
 
 
 class WorkerSettings(BaseModel):
@@ -47,6 +51,11 @@ class WorkerSettings(BaseModel):
     checkpoint_interval_s: float = 30.0
     # How long a swapped-out index generation stays for searches that began before the swap.
     retire_after_s: float = 60.0
+    # A database blip or a full disk is retried after retry_initial_s, doubling to this cap.
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 30.0
+    # /readyz: the writer's last lease renewal must be younger than this (0 = lease_ttl_s).
+    heartbeat_max_age_s: float = 0.0
 
 
 class RetrievalSettings(BaseModel):
@@ -119,9 +128,14 @@ class Settings(BaseSettings):
     database_url: str = ""
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("GROUNDED_HOST", "HOST"))
     port: int = Field(8000, validation_alias=AliasChoices("GROUNDED_PORT", "PORT"))
+    # Any request body but a file upload (JSON: searches, chats, embeddings); larger is a 413.
+    max_json_mb: float = 1.0
     faiss_gpu: str = "auto"
     # Folders that sources may watch (and everything under them), separated by ':'.
     source_roots: str = ""
+    # Folders whose model folders a collection may be rebuilt with, separated by ':';
+    # empty = <home>/models and the bundled embedding model's folder.
+    model_roots: str = ""
     embedding: EmbeddingSettings = EmbeddingSettings()
     ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
@@ -141,6 +155,21 @@ class Settings(BaseSettings):
     def source_root_paths(self) -> list[Path]:
         """GROUNDED_SOURCE_ROOTS as paths; empty means folder sources are off."""
         return [Path(p) for p in self.source_roots.split(os.pathsep) if p.strip()]
+
+    @property
+    def model_root_paths(self) -> list[Path]:
+        """GROUNDED_MODEL_ROOTS as paths, else the state's models folder and the folder of
+        the bundled embedding model (an installed package)."""
+        configured = [Path(p) for p in self.model_roots.split(os.pathsep) if p.strip()]
+        if configured:
+            return configured
+        from retrieval.embedder import bundled_model_path
+
+        try:
+            bundled = [bundled_model_path()]
+        except ImportError:  # the model package is not installed
+            bundled = []
+        return [self.home / "models", *bundled]
 
     @property
     def index_dir(self) -> Path:

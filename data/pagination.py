@@ -14,6 +14,8 @@ from data.errors import InvalidInputError
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+# Ids are INTEGER columns: PostgreSQL (int4) holds none larger, so the API refuses them.
+MAX_ID = 2**31 - 1
 
 
 def encode_cursor(last_id: int) -> str:
@@ -28,9 +30,10 @@ def decode_cursor(cursor: str | None) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, value = raw.split(":", 1)
-        if kind != "id":
-            raise ValueError(kind)
-        return int(value)
+        after = int(value)
+        if kind != "id" or not 0 <= after <= MAX_ID:
+            raise ValueError(raw)
+        return after
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInputError("invalid cursor") from exc
 

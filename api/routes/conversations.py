@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from api.chat_schemas import CitationOut, ConversationOut, MessageOut
-from api.deps import SessionDep
+from api.deps import IdPath, SessionDep
+from api.errors import responses
 from api.schemas import Page
 from data.errors import NotFoundError
 from data.models import CitationRecord, Conversation, Message
@@ -45,7 +46,7 @@ def stored_citation(r: CitationRecord) -> CitationOut:
     )
 
 
-@router.get("")
+@router.get("", responses=responses(422))
 def list_conversations(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = DEFAULT_LIMIT,
@@ -56,8 +57,8 @@ def list_conversations(
     return Page[ConversationOut](items=[conversation_out(c) for c in rows], next_cursor=nxt)
 
 
-@router.get("/{conversation_id}")
-def get_conversation(conversation_id: int, session: SessionDep) -> ConversationOut:
+@router.get("/{conversation_id}", responses=responses(404, 422))
+def get_conversation(conversation_id: IdPath, session: SessionDep) -> ConversationOut:
     """One conversation with every message and its citations, read back from SQL."""
     conv = session.get(Conversation, conversation_id)
     if conv is None:

@@ -10,7 +10,8 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from api.container import Container
-from api.deps import ContainerDep, SessionDep
+from api.deps import ContainerDep, IdPath, SessionDep
+from api.errors import responses
 from api.schemas import DocumentOut, Page
 from data.errors import NotFoundError
 from data.models import Collection, Document
@@ -20,6 +21,8 @@ from ingest.uploads import UploadOutcome, accept_upload, clean_filename, get_col
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 _READ = 1 << 20
+# 200: these bytes are already in (nothing queued).
+_UPLOADED = {200: {"model": DocumentOut}, **responses(400, 404, 409, 413, 415, 422)}
 
 
 def to_out(doc: Document, collection: str) -> DocumentOut:
@@ -64,7 +67,7 @@ def _upload(
     return outcome, coll.name if coll else ""
 
 
-@router.post("", status_code=202, responses={200: {"model": DocumentOut}})
+@router.post("", status_code=202, responses=_UPLOADED)
 def upload_document(
     file: Annotated[UploadFile, File()],
     session: SessionDep,
@@ -89,9 +92,9 @@ def upload_document(
     return to_out(outcome.document, coll)
 
 
-@router.put("/{document_id}", status_code=202, responses={200: {"model": DocumentOut}})
+@router.put("/{document_id}", status_code=202, responses=_UPLOADED)
 def replace_document(
-    document_id: int,
+    document_id: IdPath,
     file: Annotated[UploadFile, File()],
     session: SessionDep,
     container: ContainerDep,
@@ -117,7 +120,7 @@ def replace_document(
     return to_out(outcome.document, name)
 
 
-@router.get("")
+@router.get("", responses=responses(404, 409, 422))
 def list_documents(
     session: SessionDep,
     collection: str | None = None,
@@ -142,17 +145,24 @@ def _get(session: SessionDep, document_id: int) -> Document:
     return doc
 
 
-@router.get("/{document_id}")
-def get_document(document_id: int, session: SessionDep) -> DocumentOut:
+@router.get("/{document_id}", responses=responses(404, 422))
+def get_document(document_id: IdPath, session: SessionDep) -> DocumentOut:
     """One document's state."""
     doc = _get(session, document_id)
     coll = session.get(Collection, doc.collection_id)
     return to_out(doc, coll.name if coll else "")
 
 
-@router.get("/{document_id}/file")
+@router.get(
+    "/{document_id}/file",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"*/*": {}}, "description": "The original file"},
+        **responses(404, 422),
+    },
+)
 def download_document(
-    document_id: int, session: SessionDep, container: ContainerDep
+    document_id: IdPath, session: SessionDep, container: ContainerDep
 ) -> FileResponse:
     """The original bytes as uploaded."""
     doc = _get(session, document_id)
@@ -162,8 +172,8 @@ def download_document(
     return FileResponse(path, media_type=doc.media_type, filename=doc.filename)
 
 
-@router.delete("/{document_id}", status_code=202)
-def delete_document(document_id: int, session: SessionDep) -> DocumentOut:
+@router.delete("/{document_id}", status_code=202, responses=responses(404, 409, 422))
+def delete_document(document_id: IdPath, session: SessionDep) -> DocumentOut:
     """Hide the document from search now; its rows, vectors and original go in the background."""
     doc = request_delete(session, document_id)
     coll = session.get(Collection, doc.collection_id)

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import SessionDep
+from api.deps import IdPath, SessionDep
+from api.errors import responses
 from api.job_schemas import JobIn, JobOut
 from api.schemas import Page
 from data.errors import NotFoundError
@@ -41,7 +42,7 @@ def job_out(s: Session, job: Job) -> JobOut:
     )
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, responses=responses(400, 404, 409, 413, 422))
 def start_job(body: JobIn, session: SessionDep) -> JobOut:
     """Queue a re-sync of the collection's folders, or of one; an open one is returned as is."""
     coll = get_collection(session, body.collection)
@@ -49,8 +50,8 @@ def start_job(body: JobIn, session: SessionDep) -> JobOut:
     return job_out(session, job)
 
 
-@router.get("/{job_id}")
-def get_job(job_id: int, session: SessionDep) -> JobOut:
+@router.get("/{job_id}", responses=responses(404, 422))
+def get_job(job_id: IdPath, session: SessionDep) -> JobOut:
     """A job's state, progress counters and file errors."""
     job = session.get(Job, job_id)
     if job is None:
@@ -58,7 +59,7 @@ def get_job(job_id: int, session: SessionDep) -> JobOut:
     return job_out(session, job)
 
 
-@router.get("")
+@router.get("", responses=responses(404, 409, 422))
 def list_jobs(
     session: SessionDep,
     collection: str | None = None,

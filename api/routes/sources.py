@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 from sqlalchemy import func, select
 
-from api.deps import ContainerDep, SessionDep
+from api.deps import ContainerDep, IdPath, SessionDep
+from api.errors import responses
 from api.job_schemas import JobOut, SourceIn, SourceOut, SourcePatch
 from api.routes.jobs import job_out
 from api.schemas import Page
@@ -40,7 +41,11 @@ def source_out(s: SessionDep, src: Source) -> SourceOut:
     )
 
 
-@router.post("/collections/{name}/sources", status_code=201)
+@router.post(
+    "/collections/{name}/sources",
+    status_code=201,
+    responses=responses(400, 403, 404, 409, 413, 422),
+)
 def add_source(
     name: str, body: SourceIn, session: SessionDep, container: ContainerDep
 ) -> dict[str, SourceOut | JobOut]:
@@ -53,7 +58,7 @@ def add_source(
     return {"source": source_out(session, src), "job": job_out(session, job)}
 
 
-@router.get("/collections/{name}/sources")
+@router.get("/collections/{name}/sources", responses=responses(404, 409, 422))
 def list_sources(name: str, session: SessionDep) -> Page[SourceOut]:
     """The folders a collection watches."""
     coll = get_collection(session, name)
@@ -70,14 +75,14 @@ def _get(session: SessionDep, source_id: int) -> Source:
     return src
 
 
-@router.get("/sources/{source_id}")
-def get_source(source_id: int, session: SessionDep) -> SourceOut:
+@router.get("/sources/{source_id}", responses=responses(404, 422))
+def get_source(source_id: IdPath, session: SessionDep) -> SourceOut:
     """One source."""
     return source_out(session, _get(session, source_id))
 
 
-@router.patch("/sources/{source_id}")
-def change_source(source_id: int, body: SourcePatch, session: SessionDep) -> SourceOut:
+@router.patch("/sources/{source_id}", responses=responses(400, 404, 413, 422))
+def change_source(source_id: IdPath, body: SourcePatch, session: SessionDep) -> SourceOut:
     """Change the schedule, time zone, globs, or pause/resume; omitted fields stay."""
     src = _get(session, source_id)
     sent = body.model_fields_set
@@ -92,9 +97,9 @@ def change_source(source_id: int, body: SourcePatch, session: SessionDep) -> Sou
     return source_out(session, update_source(session, src, spec, datetime.now(UTC)))
 
 
-@router.delete("/sources/{source_id}", status_code=202)
+@router.delete("/sources/{source_id}", status_code=202, responses=responses(404, 422))
 def delete_source(
-    source_id: int, session: SessionDep, keep_documents: bool = False
+    source_id: IdPath, session: SessionDep, keep_documents: bool = False
 ) -> dict[str, int]:
     """Stop watching; its documents are deleted in the background unless `keep_documents`."""
     n = remove_source(session, _get(session, source_id), keep_documents=keep_documents)
