@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.container import Container
 from data.errors import InvalidInputError, NotFoundError
-from data.models import (
-    Chunk,
-    CitationRecord,
-    Collection,
-    Conversation,
-    Document,
-    Message,
-)
-from ingest.uploads import check_embedder, get_collection
+from data.models import Chunk, CitationRecord, Conversation, Document, Message
+from data.scope import Scope
 from llm.answer import AnswerConfig, Delta, Evidence, Final, Retrieved, Unsupported, answer
 from llm.citations import DEFAULT_SUPPORT_THRESHOLD
 from llm.refusal import RefusalPolicy
 from llm.types import ChatMessage, ChatModel, Citation, LLMUnavailableError, Source
-from retrieval.naming import named_documents
-from retrieval.search import Filters, search
+from retrieval.search import Filters
 
 
 @dataclass(frozen=True)
@@ -52,8 +44,9 @@ class Stored:
 class ChatService:
     """Answers questions for the API, the OpenAI-compatible endpoints and the CLI."""
 
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Container, *, scope: Scope) -> None:
         self.c = container
+        self.scope = scope  # every collection lookup and search stays within it
         cfg, ans = container.settings.llm, container.settings.answer
         policy = RefusalPolicy()
         self.config = AnswerConfig(
@@ -99,9 +92,7 @@ class ChatService:
                     raise NotFoundError(f"conversation {conversation_id} not found")
                 collections = collections or list(conv.collections)
                 past = self._history(conversation_id)
-            colls = [get_collection(s, n) for n in dict.fromkeys(collections or ["default"])]
-            for coll in colls:
-                check_embedder(self.c.embedders, coll)
+            colls = self.c.retriever.collections(s, collections, scope=self.scope)
         return Prepared(
             question=question,
             conversation_id=conversation_id,
@@ -127,35 +118,15 @@ class ChatService:
         """Numbered sources for `query`, best first, the best cosine seen, and the documents
         the question names (whose chunks then come first; `prefer_named=False` for benches)."""
         with self.c.sessions() as s:
-            colls = [c for c in (s.get(Collection, i) for i in prepared.collection_ids) if c]
-            named = named_documents(s, colls, query) if prefer_named else []
-            args = (self.c.reranker, self.c.settings.rerank.top_n, self.c.search_lexical)
-            hits = search(
+            hits = self.c.retriever.search(
                 s,
-                self.c.indexes,
-                self.c.embedders,
                 query,
-                colls,
-                prepared.top_k,
-                prepared.filters,
-                *args,
+                scope=self.scope,
+                collections=prepared.collection_names,
+                top_k=prepared.top_k,
+                filters=prepared.filters,
+                prefer_named=prefer_named,
             )
-            best = hits.best_score
-            if named:
-                narrowed = _narrow(prepared.filters, named)
-                first = search(
-                    s,
-                    self.c.indexes,
-                    self.c.embedders,
-                    query,
-                    colls,
-                    prepared.top_k,
-                    narrowed,
-                    *args,
-                )
-                seen = {h.chunk_id for h in first}
-                hits = [*first, *(h for h in hits if h.chunk_id not in seen)][: prepared.top_k]  # type: ignore[assignment]
-                best = max(best, first.best_score)
         sources = [
             Source(
                 index=i + 1,
@@ -170,7 +141,7 @@ class ChatService:
             )
             for i, h in enumerate(hits)
         ]
-        return Retrieved(sources, best, frozenset(named))
+        return Retrieved(sources, hits.best_score, hits.named)
 
     def run(
         self, prepared: Prepared, cancel: threading.Event | None = None
@@ -244,13 +215,6 @@ def _assistant_message(conversation_id: int, final: Final) -> Message:
         prompt_tokens=stats.prompt_tokens if stats else None,
         completion_tokens=stats.completion_tokens if stats else None,
     )
-
-
-def _narrow(filters: Filters | None, named: list[int]) -> Filters:
-    """`filters` further narrowed to the named documents (within any documents it names)."""
-    base = filters or Filters()
-    ids = tuple(named if base.document_ids is None else set(named) & set(base.document_ids))
-    return replace(base, document_ids=ids)
 
 
 def _store_citations(s: Session, message_id: int, final: Final) -> None:

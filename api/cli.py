@@ -222,18 +222,16 @@ def search(
     collection: Annotated[list[str] | None, typer.Option()] = None,
     top_k: int = 5,
 ) -> None:
-    """Search and print the best chunks."""
+    """Search and print the best chunks (the same search as /v1/search)."""
     from api.container import build_container
-    from ingest.uploads import check_embedder, get_collection
-    from retrieval.search import search as run_search
+    from data.scope import Scope
 
     container = build_container(_setup(create=False))
     with container.sessions() as s:
-        colls = [get_collection(s, n) for n in (collection or ["default"])]
-        for c in colls:
-            check_embedder(container.embedders, c)
         start = time.perf_counter()
-        hits = run_search(s, container.indexes, container.embedders, query, colls, top_k)
+        hits = container.retriever.search(
+            s, query, scope=Scope.everything(), collections=collection, top_k=top_k
+        )
         took = (time.perf_counter() - start) * 1000
     for i, h in enumerate(hits, 1):
         pages = f" p.{h.page_start}" if h.page_start else ""
@@ -252,11 +250,12 @@ def ask(
     """Ask a question; the answer streams to the terminal, then its checked citations."""
     from api.chat_service import ChatService
     from api.container import build_container
+    from data.scope import Scope
     from llm.answer import Delta, Evidence
 
     container = build_container(_setup(create=False), with_llm=True)
     try:
-        service = ChatService(container)
+        service = ChatService(container, scope=Scope.everything())  # the CLI is the admin
         prepared = service.prepare(question, collection, conversation)
         final = None
         for event in service.run(prepared):

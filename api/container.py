@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.settings import Settings
+from api.settings import FaissGpu, LLMBackend, Settings
 from data.db import make_engine, make_sessionmaker
 from data.protocols import Reranker
 from ingest.blobs import BlobStore
@@ -19,6 +19,8 @@ from retrieval.embedders import EmbedderRegistry
 from retrieval.index_policy import IndexPolicy
 from retrieval.index_store import IndexStore
 from retrieval.lexical import LexicalStore
+from retrieval.retriever import Retriever, RetrieverConfig
+from retrieval.search import Fusion
 from retrieval.vector_index import gpu_available, set_faiss_threads
 
 log = logging.getLogger(__name__)
@@ -36,13 +38,9 @@ class Container:
     indexes: IndexStore
     lexical: LexicalStore
     blobs: BlobStore
+    retriever: Retriever  # the one search every caller uses
     chat_model: ChatModel | None = None
     reranker: Reranker | None = None  # only when GROUNDED_RERANK__MODEL_PATH is set
-
-    @property
-    def search_lexical(self) -> LexicalStore | None:
-        """The BM25 store when retrieval is hybrid, else None (dense only)."""
-        return self.lexical if self.settings.retrieval.mode == "hybrid" else None
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -74,7 +72,7 @@ def _local_embedder(settings: Settings, path: str | None, **model: str) -> Embed
         path,
         device=emb.device,
         batch_size=emb.batch_size,
-        backend=emb.backend,
+        backend=emb.backend.value,
         cache_dir=Path(emb.cache_dir) if emb.cache_dir else settings.home / "cache",
         **model,
     )
@@ -84,7 +82,7 @@ def build_chat_model(settings: Settings) -> ChatModel:
     """The configured LLM backend behind a bounded queue shared by all requests."""
     cfg = settings.llm
     inner: ChatModel
-    if cfg.backend == "openai":
+    if cfg.backend is LLMBackend.OPENAI:
         from llm.openai_backend import OpenAICompatChatModel
 
         if not cfg.base_url:
@@ -96,7 +94,7 @@ def build_chat_model(settings: Settings) -> ChatModel:
             timeout_s=cfg.timeout_s,
             context_window=cfg.context_window or 8192,
         )
-    elif cfg.backend == "transformers":
+    else:  # the setting is an enum: nothing else gets this far
         from llm.transformers_backend import TransformersChatModel
 
         inner = TransformersChatModel(
@@ -105,8 +103,6 @@ def build_chat_model(settings: Settings) -> ChatModel:
             device=cfg.device,
             context_window=cfg.context_window or None,
         )
-    else:
-        raise ValueError(f"unknown GROUNDED_LLM__BACKEND {cfg.backend!r} (transformers, openai)")
     return bounded_chat_model(settings, inner)
 
 
@@ -133,29 +129,52 @@ def build_container(
     """Build every component; tests pass prebuilt models to avoid reloading them."""
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
-    use_gpu = settings.faiss_gpu == "on" or (settings.faiss_gpu == "auto" and gpu_available())
+    gpu = settings.faiss_gpu
+    use_gpu = gpu is FaissGpu.ON or (gpu is FaissGpu.AUTO and gpu_available())
     if settings.retrieval.faiss_threads > 0:
         set_faiss_threads(settings.retrieval.faiss_threads)
     embedder = embedder or build_embedder(settings)
+    embedders = build_embedders(settings, embedder)
+    indexes = IndexStore(
+        settings.index_dir,
+        use_gpu=use_gpu,
+        policy=IndexPolicy(
+            exact_max=settings.retrieval.exact_max_chunks,
+            target_recall=settings.retrieval.ivf_target_recall,
+        ),
+    )
+    lexical = LexicalStore(settings.lexical_dir)
+    reranker = build_reranker(settings)
     return Container(
         settings=settings,
         engine=engine,
         sessions=make_sessionmaker(engine),
         embedder=embedder,
-        embedders=build_embedders(settings, embedder),
-        indexes=IndexStore(
-            settings.index_dir,
-            use_gpu=use_gpu,
-            policy=IndexPolicy(
-                exact_max=settings.retrieval.exact_max_chunks,
-                target_recall=settings.retrieval.ivf_target_recall,
-            ),
-        ),
-        lexical=LexicalStore(settings.lexical_dir),
+        embedders=embedders,
+        indexes=indexes,
+        lexical=lexical,
         blobs=BlobStore(settings.originals_dir),
+        retriever=build_retriever(settings, indexes, embedders, lexical, reranker),
         chat_model=chat_model or (build_chat_model(settings) if with_llm else None),
-        reranker=build_reranker(settings),
+        reranker=reranker,
     )
+
+
+def build_retriever(
+    settings: Settings,
+    indexes: IndexStore,
+    embedders: EmbedderRegistry,
+    lexical: LexicalStore,
+    reranker: Reranker | None,
+) -> Retriever:
+    """The one Retriever, configured by GROUNDED_RETRIEVAL__* and GROUNDED_RERANK__TOP_N."""
+    cfg = settings.retrieval
+    config = RetrieverConfig(
+        mode=cfg.mode,
+        fusion=Fusion(cfg.dense_weight, cfg.rrf_k),
+        rerank_top_n=settings.rerank.top_n,
+    )
+    return Retriever(indexes, embedders, lexical, reranker=reranker, config=config)
 
 
 def build_reranker(settings: Settings) -> Reranker | None:

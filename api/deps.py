@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.container import Container
 from data.pagination import MAX_ID
+from data.scope import Scope
 
 
 def get_container(request: Request) -> Container:
@@ -24,7 +25,13 @@ def get_session(container: Annotated[Container, Depends(get_container)]) -> Iter
         yield session
 
 
+def get_scope() -> Scope:
+    """What the caller may see; everything until API keys carry a scope."""
+    return Scope.everything()
+
+
 ContainerDep = Annotated[Container, Depends(get_container)]
 SessionDep = Annotated[Session, Depends(get_session)]
+ScopeDep = Annotated[Scope, Depends(get_scope)]
 # An id in a path: one the database can hold, or a 422 (a larger one would overflow SQL).
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -15,7 +15,7 @@ from starlette.routing import Match
 
 from api.schemas import ErrorOut
 from data import errors as e
-from llm.types import LLMBusyError, LLMUnavailableError
+from llm.types import LLMBusyError, LLMUnavailableError, PromptTooLongError
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ _DESCRIPTIONS = {
     403: "Not allowed by the server's configuration",
     404: "Not found",
     409: "Conflicts with the current state",
-    413: "Request body too large",
+    413: "Request body (or the prompt it makes) too large",
     415: "Unsupported file type",
     422: "Invalid input",
     429: "The model is busy; retry after Retry-After seconds",
@@ -54,10 +54,23 @@ def error_response(
     return JSONResponse(status_code=status, content=content)
 
 
+def describe(exc: Exception) -> tuple[int, str, str]:
+    """(status, code, message) of an error a request met, for a response or a stream event;
+    anything unexpected is a 500 whose details stay in the log."""
+    if isinstance(exc, e.DomainError):
+        status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
+        return status, exc.code, _clip(exc.message, _MAX_MESSAGE)
+    if isinstance(exc, PromptTooLongError):  # the user's text, not the server, is too long
+        return 413, "prompt_too_long", _clip(str(exc), _MAX_MESSAGE)
+    if isinstance(exc, LLMBusyError):
+        return 429, "busy", str(exc)
+    if isinstance(exc, LLMUnavailableError):
+        return 503, "llm_unavailable", str(exc)
+    return 500, "internal", "internal server error; the details are in the log"
+
+
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, e.DomainError)
-    status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
-    return error_response(status, exc.code, _clip(exc.message, _MAX_MESSAGE))
+    return error_response(*describe(exc))
 
 
 async def _llm_busy(_request: Request, exc: Exception) -> JSONResponse:
@@ -67,8 +80,8 @@ async def _llm_busy(_request: Request, exc: Exception) -> JSONResponse:
     return resp
 
 
-async def _llm_down(_request: Request, exc: Exception) -> JSONResponse:
-    return error_response(503, "llm_unavailable", str(exc))
+async def _described(_request: Request, exc: Exception) -> JSONResponse:
+    return error_response(*describe(exc))
 
 
 def _clip(text: str, limit: int) -> str:
@@ -139,7 +152,8 @@ def install(app: FastAPI) -> None:
     """Register the handlers on `app`: every error answers {"error", "message"}."""
     app.add_exception_handler(e.DomainError, _domain_error)
     app.add_exception_handler(LLMBusyError, _llm_busy)
-    app.add_exception_handler(LLMUnavailableError, _llm_down)
+    app.add_exception_handler(LLMUnavailableError, _described)
+    app.add_exception_handler(PromptTooLongError, _described)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(DataError, _unstorable)

@@ -18,22 +18,26 @@ from api.container import Container
 from api.ingest_cli import process_queue
 from data.errors import ConflictError
 from data.models import Chunk, Collection
+from data.scope import Scope
+from data.types import RetrievalMode
 from ingest.collections import request_collection_delete
 from ingest.uploads import accept_upload, clean_filename
 from retrieval.evaluation import Query, Ranked, load_beir, summarize
-from retrieval.search import Fusion, search
+from retrieval.search import Fusion
+
+_ADMIN = Scope.everything()  # eval makes and drops its own collection
 
 
-def parse_mode(mode: str) -> Fusion | None:
-    """Mode "dense" → None; "hybrid" or "hybrid@W[:K]" (dense weight W, RRF constant K) → its
-    fusion. ValueError for anything else."""
+def parse_mode(mode: str) -> dict[str, Any]:
+    """The Retriever config changes for a mode: "dense"; "hybrid" (the server's fusion) or
+    "hybrid@W[:K]" (dense weight W, RRF constant K). ValueError for anything else."""
     if mode == "dense":
-        return None
+        return {"mode": RetrievalMode.DENSE}
     if mode == "hybrid":
-        return Fusion()
+        return {"mode": RetrievalMode.HYBRID}
     if not mode.startswith("hybrid@"):
         raise ValueError(f"unknown retrieval mode {mode!r}")
-    return Fusion.parse(mode.split("@", 1)[1])
+    return {"mode": RetrievalMode.HYBRID, "fusion": Fusion.parse(mode.split("@", 1)[1])}
 
 
 def run_eval(
@@ -131,6 +135,7 @@ def _ingest(container: Container, name: str, corpus: dict[str, tuple[str, str]])
                 collection=name,
                 filename=filename,
                 embedders=container.embedders,
+                scope=_ADMIN,
             )
             ids.append(out.document.id)
     process_queue(container, ids)
@@ -156,27 +161,15 @@ def _score(
     ks: Sequence[int],
     mode: str,
 ) -> dict[str, Any]:
-    """Every query through the normal search, dense alone or fused with BM25."""
+    """Every query through the container's Retriever, with the mode under test."""
     depth = max([*ks, 10])
-    fusion = parse_mode(mode)
-    lexical = container.lexical if fusion is not None else None
+    retriever = container.retriever.with_config(**parse_mode(mode))
     results: list[list[Ranked]] = []
     latencies: list[float] = []
     with container.sessions() as s:
-        coll = s.scalar(select(Collection).where(Collection.name == name))
-        assert coll is not None
         for q in queries:
             t0 = time.perf_counter()
-            hits = search(
-                s,
-                container.indexes,
-                container.embedders,
-                q.text,
-                [coll],
-                depth,
-                lexical=lexical,
-                fusion=fusion or Fusion(),
-            )
+            hits = retriever.search(s, q.text, scope=_ADMIN, collections=[name], top_k=depth)
             latencies.append((time.perf_counter() - t0) * 1000)
             results.append([Ranked(names.get(h.filename, h.filename), h.text) for h in hits])
     out: dict[str, Any] = dict(summarize(queries, results, latencies, ks))
@@ -188,7 +181,7 @@ def _score(
 
 def _drop(container: Container, name: str) -> None:
     with container.sessions() as s:
-        _coll, job = request_collection_delete(s, name)
+        _coll, job = request_collection_delete(s, name, scope=_ADMIN)
     process_queue(container, [])  # the worker (ours or the service's) empties it
 
 

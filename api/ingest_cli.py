@@ -14,6 +14,7 @@ from api.container import Container
 from api.worker import Worker
 from data.errors import DomainError
 from data.models import Document
+from data.scope import Scope
 from data.types import DocumentStatus
 from ingest.uploads import accept_upload, clean_filename
 
@@ -51,6 +52,7 @@ def ingest_paths(
                     password=password,
                     replace=replace,
                     embedders=container.embedders,
+                    scope=Scope.everything(),  # the CLI is the administrator
                 )
             except DomainError as exc:
                 ok = False

@@ -12,8 +12,9 @@ from api.container import Container
 from api.worker import Worker
 from data.jobs import JobStatus
 from data.models import Job
+from data.repositories import get_collection
+from data.scope import Scope
 from ingest.sources import request_reindex
-from ingest.uploads import get_collection
 
 _FINAL = {JobStatus.SUCCEEDED.value, JobStatus.FAILED.value}
 _COUNTERS = ("added", "changed", "renamed", "deleted", "unchanged", "skipped", "failed")
@@ -22,7 +23,9 @@ _COUNTERS = ("added", "changed", "renamed", "deleted", "unchanged", "skipped", "
 def reindex_collection(container: Container, collection: str, source_id: int | None) -> bool:
     """Run the sync here, or watch the service's worker run it; False if anything failed."""
     with container.sessions() as s:
-        job_id = request_reindex(s, get_collection(s, collection), source_id).id
+        job_id = request_reindex(
+            s, get_collection(s, collection, scope=Scope.everything()), source_id
+        ).id
     worker = Worker(container)
     runner: threading.Thread | None = None
     if worker.acquire():

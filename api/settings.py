@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+import enum
 import os
 from pathlib import Path
 
 from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from data.types import RetrievalMode
 from llm.answer import DEFAULT_RELEVANCE_THRESHOLD, Unsupported
+
+
+class EmbeddingBackend(enum.StrEnum):
+    """How the embedding model runs (see EmbeddingSettings.backend)."""
+
+    AUTO = "auto"
+    TORCH = "torch"
+    ONNX_INT8 = "onnx-int8"
+
+
+class LLMBackend(enum.StrEnum):
+    """Which chat-model backend answers."""
+
+    TRANSFORMERS = "transformers"
+    OPENAI = "openai"
+
+
+class FaissGpu(enum.StrEnum):
+    """Whether FAISS searches on a GPU: when one is present, always, or never."""
+
+    AUTO = "auto"
+    ON = "on"
+    OFF = "off"
 
 
 class EmbeddingSettings(BaseModel):
@@ -24,7 +49,7 @@ class EmbeddingSettings(BaseModel):
     # "auto": int8 ONNX on the CPU (1.4-1.6x faster, cosine 0.99 to torch, checked at every
     # load; torch if the check fails or onnxruntime is missing), torch fp16 on CUDA.
     # "torch": always torch. "onnx-int8": int8 or fail.
-    backend: str = "auto"
+    backend: EmbeddingBackend = EmbeddingBackend.AUTO
     cache_dir: str = ""  # where the exported int8 model is kept; empty = <home>/cache
 
 
@@ -61,7 +86,11 @@ class WorkerSettings(BaseModel):
 class RetrievalSettings(BaseModel):
     """How chunks are found: dense (FAISS) alone, or fused with BM25."""
 
-    mode: str = "hybrid"  # "hybrid" or "dense"
+    mode: RetrievalMode = RetrievalMode.HYBRID  # an unknown value fails at startup
+    # Reciprocal-rank fusion: the dense list's weight (BM25's is 1) and the rank constant,
+    # tuned with bench/tune_retrieval.py (retrieval/search.py DENSE_WEIGHT, RRF_K).
+    dense_weight: float = 0.5
+    rrf_k: int = 10
     # Exact search up to this many chunks per collection, an IVF index beyond (bench/search.py).
     exact_max_chunks: int = 100_000
     ivf_target_recall: float = 0.95  # recall@10 against exact search that IVF is tuned to
@@ -84,7 +113,7 @@ class LLMSettings(BaseModel):
 
     # "transformers": in-process (default: the bundled SmolLM2-135M-Instruct GGUF);
     # "openai": any OpenAI-compatible server (vLLM, llama.cpp server, Ollama) at base_url.
-    backend: str = "transformers"
+    backend: LLMBackend = LLMBackend.TRANSFORMERS
     model_path: str = ""  # a local HF model folder or a folder holding `gguf_file`
     gguf_file: str = ""
     device: str = "auto"
@@ -130,7 +159,7 @@ class Settings(BaseSettings):
     port: int = Field(8000, validation_alias=AliasChoices("GROUNDED_PORT", "PORT"))
     # Any request body but a file upload (JSON: searches, chats, embeddings); larger is a 413.
     max_json_mb: float = 1.0
-    faiss_gpu: str = "auto"
+    faiss_gpu: FaissGpu = FaissGpu.AUTO
     # Folders that sources may watch (and everything under them), separated by ':'.
     source_roots: str = ""
     # Folders whose model folders a collection may be rebuilt with, separated by ':';

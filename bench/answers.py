@@ -45,6 +45,7 @@ from api.chat_service import ChatService  # noqa: E402
 from bench.beir import EVAL, load_beir, open_or_build  # noqa: E402
 from bench.refusal import CACHE  # noqa: E402
 from data.models import Chunk  # noqa: E402
+from data.scope import Scope  # noqa: E402
 from llm.answer import (  # noqa: E402
     REFUSAL,
     AnswerConfig,
@@ -276,7 +277,7 @@ def run_set(name: str, n: int, seed: int, real_model: Any) -> dict[str, Any]:
     container = open_or_build(folder, CACHE / SETS[name])
     container.chat_model = real_model
     try:
-        service = ChatService(container)
+        service = ChatService(container, scope=Scope.everything())
         prepared = service.prepare("probe", None, None)
         rows: dict[str, list[dict[str, Any]]] = {c: [] for c in CONFIGS}
         for i, (q, golds) in enumerate(asked):
@@ -321,7 +322,7 @@ def replay_set(name: str, real_model: Any) -> dict[str, Any]:
     container.chat_model = real_model
     rows: dict[str, list[dict[str, Any]]] = {c: [] for c in CONFIGS}
     try:
-        service = ChatService(container)
+        service = ChatService(container, scope=Scope.everything())
         prepared = service.prepare("probe", None, None)
         for old in saved["raw"]:
             rec = Recording(**old["recording"])
@@ -452,7 +453,7 @@ def evidence_latency(seed: int, n: int = 200) -> dict[str, Any]:
     try:
         with container.sessions() as s:
             chunks = s.scalar(select(func.count()).select_from(Chunk))
-        service = ChatService(container)
+        service = ChatService(container, scope=Scope.everything())
         prepared = service.prepare("probe", None, None)
         times = []
         config = AnswerConfig(generate=False)
@@ -492,7 +493,7 @@ def named_documents_bench(seed: int, docs: int = 40) -> dict[str, Any]:
     ]
     container = open_or_build(mixed, CACHE / f"mixed-cmrc-{docs}-{seed}")
     try:
-        service = ChatService(container)
+        service = ChatService(container, scope=Scope.everything())
         prepared = service.prepare("probe", None, None)
         out: dict[str, Any] = {}
         for label, named_on in (("named document preferred", True), ("plain hybrid", False)):

@@ -22,6 +22,7 @@ from api.container import Container, build_container  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from api.worker import Worker  # noqa: E402
 from data.migrate import upgrade  # noqa: E402
+from data.scope import Scope  # noqa: E402
 from ingest.uploads import accept_upload  # noqa: E402
 from retrieval import evaluation  # noqa: E402
 
@@ -72,6 +73,7 @@ def build_collection(
                 collection="default",
                 filename=f"{rid}.txt",
                 embedders=container.embedders,
+                scope=Scope.everything(),
             )
     Worker(container).run_until_idle()
     return container

@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from api.chat_service import ChatService  # noqa: E402
 from bench.beir import EVAL, build_collection, doc_id, load_beir, prf, split_half  # noqa: E402
+from data.scope import Scope  # noqa: E402
 from llm.answer import Delta, Final, Unsupported  # noqa: E402
 from llm.citations import DEFAULT_SUPPORT_THRESHOLD, verify  # noqa: E402
 from llm.types import Source  # noqa: E402
@@ -206,7 +207,7 @@ def answer_all(corpus: Path, sample: Sequence, qrels: dict) -> tuple[list[Answer
         container = build_collection(corpus, Path(tmp) / "home", with_llm=True)
         ingest_s = time.perf_counter() - start
         try:
-            items = run_questions(ChatService(container), sample, qrels)
+            items = run_questions(ChatService(container, scope=Scope.everything()), sample, qrels)
         finally:
             container.close()
     return items, ingest_s, time.perf_counter() - start - ingest_s

@@ -33,6 +33,7 @@ from api.settings import Settings  # noqa: E402
 from api.worker import Worker  # noqa: E402
 from data.migrate import upgrade  # noqa: E402
 from data.models import Chunk, Document  # noqa: E402
+from data.scope import Scope  # noqa: E402
 from ingest.uploads import accept_upload  # noqa: E402
 
 
@@ -81,6 +82,7 @@ def main() -> None:
                     collection="default",
                     filename=path.name,
                     embedders=container.embedders,
+                    scope=Scope.everything(),
                 )
         Worker(container).run_until_idle()
         wall = time.perf_counter() - start

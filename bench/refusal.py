@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 
 from api.chat_service import ChatService  # noqa: E402
 from bench.beir import EVAL, load_beir, open_or_build, split_half  # noqa: E402
+from data.scope import Scope  # noqa: E402
 from llm.refusal import RefusalPolicy, RefusalRule, lexical_coverage  # noqa: E402
 
 CACHE = ROOT / "var" / "bench-cache" / "answers"
@@ -55,7 +56,7 @@ def score(collection: str, qs: list[str], refuse: bool, group: str) -> list[Scor
     """(cosine, coverage) of each question against a cached collection."""
     container = open_or_build(EVAL / collection, CACHE / collection)
     try:
-        service = ChatService(container)
+        service = ChatService(container, scope=Scope.everything())
         prepared = service.prepare("probe", None, None)
         out = []
         for q in qs:

@@ -16,6 +16,13 @@ class DocumentStatus(enum.StrEnum):
     DELETING = "deleting"
 
 
+class RetrievalMode(enum.StrEnum):
+    """How the Retriever ranks: dense (FAISS) alone, or fused with BM25 by reciprocal rank."""
+
+    HYBRID = "hybrid"
+    DENSE = "dense"
+
+
 class ErrorCode(enum.StrEnum):
     """Why parsing a document failed; stable strings clients can switch on."""
 

@@ -9,7 +9,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from data.errors import TooLargeError
+from data.repositories import blob_in_use
 
 
 @dataclass(frozen=True)
@@ -74,3 +77,9 @@ class BlobStore:
     def delete(self, sha256: str) -> None:
         """Remove an original (the caller checked nothing references it)."""
         self.path_for(sha256).unlink(missing_ok=True)
+
+
+def release_blob(session: Session, blobs: BlobStore, sha256: str | None) -> None:
+    """Delete an original once no document's current or indexed content is it."""
+    if sha256 and not blob_in_use(session, sha256):
+        blobs.delete(sha256)

@@ -10,18 +10,22 @@ from sqlalchemy.orm import Session
 from data.errors import ConflictError
 from data.jobs import JobType, enqueue, finish
 from data.models import DEFAULT_COLLECTION, Collection, Document, IndexLog, Job, Source
+from data.repositories import COLLECTION_DELETING, get_collection
+from data.scope import Scope
 from data.types import DocumentStatus
+from ingest.blobs import release_blob
 from ingest.chunkstore import remove_chunks
-from ingest.uploads import COLLECTION_DELETING, get_collection, release_blob
 from ingest.writer import Progress, Writer
 
 log = logging.getLogger(__name__)
 _DOCS_PER_COMMIT = 50
 
 
-def request_collection_delete(session: Session, name: str) -> tuple[Collection, Job]:
+def request_collection_delete(
+    session: Session, name: str, *, scope: Scope
+) -> tuple[Collection, Job]:
     """Hide the collection and its documents now and queue their removal."""
-    coll = get_collection(session, name)
+    coll = get_collection(session, name, scope=scope)
     if coll.name == DEFAULT_COLLECTION:
         raise ConflictError("the default collection can't be deleted; delete its documents")
     coll.status = COLLECTION_DELETING

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from data.errors import ConflictError, NotFoundError
+from data.errors import ConflictError
 from data.jobs import JobType, enqueue, finish
 from data.models import Document, Job
+from data.repositories import get_document
+from data.scope import Scope
 from data.types import DocumentStatus
+from ingest.blobs import release_blob
 from ingest.chunkstore import remove_chunks
-from ingest.uploads import release_blob
 from ingest.writer import Writer
 
 
-def request_delete(session: Session, document_id: int) -> Document:
+def request_delete(session: Session, document_id: int, *, scope: Scope) -> Document:
     """Mark the document `deleting` (search skips it from now on) and queue its removal."""
-    doc = session.scalar(select(Document).where(Document.id == document_id).with_for_update())
-    if doc is None:
-        raise NotFoundError(f"document {document_id} not found")
+    doc = get_document(session, document_id, scope=scope, for_update=True)
     if doc.source_id is not None:
         raise ConflictError(
             f"{doc.filename!r} comes from a watched folder: remove the file there, "

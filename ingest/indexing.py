@@ -16,13 +16,13 @@ from data.jobs import finish
 from data.models import Chunk, Collection, Document, Job, utcnow
 from data.protocols import Embedder
 from data.types import ChunkSpan, DocumentStatus, ErrorCode, ParsedDocument
+from ingest.blobs import release_blob
 from ingest.chunking import TokenChunker
 from ingest.chunkstore import layout_of, swap_chunks, text_hash
 from ingest.errors import NoTextError, ParseError, TooLargeError
 from ingest.parsers import PARSERS
 from ingest.sandbox import parse_in_subprocess
 from ingest.sealed import unseal
-from ingest.uploads import release_blob
 from ingest.writer import Writer
 
 log = logging.getLogger(__name__)

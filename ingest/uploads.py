@@ -5,26 +5,25 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from data.errors import (
     ConflictError,
-    EmbedderMismatchError,
     InvalidInputError,
     NotFoundError,
     UnsupportedTypeError,
 )
 from data.jobs import JobType, enqueue
 from data.models import Collection, Document
-from data.protocols import Embedder, Embedders
+from data.protocols import Embedders
+from data.repositories import check_embedder, find_document, get_collection, get_document
+from data.scope import Scope
 from data.types import DocumentStatus
 from ingest import detect
-from ingest.blobs import BlobStore, StagedFile
+from ingest.blobs import BlobStore, StagedFile, release_blob
 from ingest.sealed import seal
 
 log = logging.getLogger(__name__)
-COLLECTION_DELETING = "deleting"
 
 
 @dataclass(frozen=True)
@@ -43,24 +42,6 @@ def clean_filename(raw: str | None) -> str:
     if not name:
         raise InvalidInputError("the upload has no filename")
     return name
-
-
-def get_collection(session: Session, name: str) -> Collection:
-    """A usable collection by name: 404 if unknown, 409 while it is being deleted."""
-    coll = session.scalar(select(Collection).where(Collection.name == name))
-    if coll is None:
-        raise NotFoundError(f"collection {name!r} not found")
-    if coll.status == COLLECTION_DELETING:
-        raise ConflictError(f"collection {name!r} is being deleted")
-    return coll
-
-
-def check_embedder(embedders: Embedders, coll: Collection) -> Embedder:
-    """The embedder of the collection's vectors; refuses to mix two models in one index."""
-    try:
-        return embedders.for_collection(coll.embedder_model_id, coll.embedder_path)
-    except EmbedderMismatchError as exc:
-        raise EmbedderMismatchError(f"collection {coll.name!r}: {exc.message}") from exc
 
 
 def sniff(staged: StagedFile, filename: str) -> str:
@@ -84,13 +65,14 @@ def accept_upload(
     replace: bool = False,
     document_id: int | None = None,
     embedders: Embedders,
+    scope: Scope,
 ) -> UploadOutcome:
     """Register a staged upload: same name+bytes is a no-op, new bytes need `replace`."""
     try:
-        coll = get_collection(session, collection)
+        coll = get_collection(session, collection, scope=scope)
         check_embedder(embedders, coll)
         fmt = sniff(staged, filename)
-        doc = _existing(session, coll, filename, document_id)
+        doc = _existing(session, coll, filename, document_id, scope)
         if doc is not None and doc.content_hash == staged.sha256 and not _failed(doc):
             blobs.discard(staged)
             return UploadOutcome(document=doc, queued=False)
@@ -131,16 +113,14 @@ def _failed(doc: Document) -> bool:
 
 
 def _existing(
-    session: Session, coll: Collection, filename: str, document_id: int | None
+    session: Session, coll: Collection, filename: str, document_id: int | None, scope: Scope
 ) -> Document | None:
     if document_id is not None:
-        doc = session.get(Document, document_id)
-        if doc is None or doc.collection_id != coll.id:
+        doc = get_document(session, document_id, scope=scope)
+        if doc.collection_id != coll.id:
             raise NotFoundError(f"document {document_id} not found")
         return doc
-    return session.scalar(
-        select(Document).where(Document.collection_id == coll.id, Document.filename == filename)
-    )
+    return find_document(session, coll, filename, scope=scope)
 
 
 def _upsert(
@@ -162,16 +142,3 @@ def _upsert(
     doc.error = None
     session.flush()
     return doc
-
-
-def release_blob(session: Session, blobs: BlobStore, sha256: str | None) -> None:
-    """Delete an original once no document's current or indexed content is it."""
-    if not sha256:
-        return
-    q = (
-        select(func.count())
-        .select_from(Document)
-        .where(or_(Document.content_hash == sha256, Document.indexed_hash == sha256))
-    )
-    if not session.scalar(q):
-        blobs.delete(sha256)

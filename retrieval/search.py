@@ -84,12 +84,16 @@ class Hits(list[Hit]):
     whether or not fusion kept that chunk (refusal is calibrated on the dense top-1)."""
 
     best_score: float = -1.0
+    named: frozenset[int] = frozenset()  # documents the query names (their chunks lead)
 
     @classmethod
-    def of(cls, hits: Sequence[Hit], best_score: float) -> Hits:
-        """A list of `hits` carrying `best_score`."""
+    def of(
+        cls, hits: Sequence[Hit], best_score: float, named: frozenset[int] = frozenset()
+    ) -> Hits:
+        """A list of `hits` carrying `best_score` (and the named documents)."""
         out = cls(hits)
         out.best_score = best_score
+        out.named = named
         return out
 
 

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
 
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import iterate_in_threadpool
 
 from api.chat_schemas import ChatIn, ChatOut, CitationOut, EvidenceOut, UnverifiedOut
-from api.chat_service import ChatService, Prepared
-from api.deps import ContainerDep
-from api.errors import responses
+from api.chat_service import ChatService, Stored
+from api.deps import ContainerDep, ScopeDep
+from api.errors import describe, responses
 from api.routes.search import to_filters
-from llm.answer import Delta, Evidence, Final, Unsupported
+from api.streaming import answer_stream
+from llm.answer import Final, Unsupported
 from llm.types import Citation
 
 router = APIRouter(prefix="/v1", tags=["chat"])
@@ -94,10 +94,10 @@ def chat_out(service: ChatService, final: Final, conversation_id: int, message_i
 
 @router.post("/chat", response_model=ChatOut, responses=ANSWER_RESPONSES)
 async def chat(
-    body: ChatIn, container: ContainerDep, request: Request
+    body: ChatIn, container: ContainerDep, scope: ScopeDep, request: Request
 ) -> ChatOut | StreamingResponse:
     """Answer from the collections with checked citations, or refuse when nothing fits."""
-    service = ChatService(container)
+    service = ChatService(container, scope=scope)
     prepared = await anyio.to_thread.run_sync(
         partial(
             service.prepare,
@@ -115,7 +115,7 @@ async def chat(
         # before any text still get a proper HTTP status instead of an in-stream event.
         first = await anyio.to_thread.run_sync(next, events)
         return StreamingResponse(
-            sse_events(service, prepared, cancel, first, events),
+            answer_stream(service, prepared, cancel, first, events, SSEFormat(service)),
             media_type="text/event-stream",
             headers={"cache-control": "no-cache"},
         )
@@ -157,71 +157,36 @@ def _capture(work: Callable[[], T]) -> tuple[T | None, Exception | None]:
         return None, exc
 
 
-def close_iterator(it: Iterator[object]) -> None:
-    """Close a generator-like iterator (runs its cleanup: frees the model slot)."""
-    close = getattr(it, "close", None)
-    if close is not None:
-        close()
-
-
 def sse(event: str, data: object) -> str:
     """One Server-Sent Event."""
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def sse_events(
-    service: ChatService,
-    prepared: Prepared,
-    cancel: threading.Event,
-    first: Evidence | Delta | Final,
-    events: Iterator[Evidence | Delta | Final],
-) -> AsyncIterator[str]:
-    """An `evidence` event with the best quotes (before the model writes), `delta` events
-    with verified text, then one `done` event with the ids and citations.
+class SSEFormat:
+    """/v1/chat's events: `evidence`, `delta`s, then `done` with ids and citations (or
+    `error` with the {"error", "message"} of an error response)."""
 
-    If the client goes away, generation is cancelled and the partial answer is stored with
-    finish_reason "cancelled" (or "error"), so the conversation stays consistent.
-    """
-    parts: list[str] = []
-    final: Final | None = None
-    reason = "cancelled"
-    try:
-        async for event in chain_events(first, events):
-            if isinstance(event, Evidence):
-                starts = await anyio.to_thread.run_sync(service.chunk_starts, event.quotes)
-                quotes = [e.model_dump() for e in evidence_out(event.quotes, starts)]
-                yield sse("evidence", {"quotes": quotes})
-            elif isinstance(event, Delta):
-                parts.append(event.text)
-                yield sse("delta", {"text": event.text})
-            else:
-                final = event
-        assert final is not None
-        stored = await anyio.to_thread.run_sync(service.store, prepared, final)
-        body = await anyio.to_thread.run_sync(
-            chat_out, service, final, stored.conversation_id, stored.message_id
-        )
-        yield sse("done", body.model_dump())
-    except Exception as exc:  # the stream has started: errors can only travel as events
-        reason = "error"
-        yield sse("error", {"error": type(exc).__name__, "message": str(exc)})
-    finally:
-        if final is None:
-            cancel.set()
-            with anyio.CancelScope(shield=True):
-                # Closing the suspended flow frees its model slot now, not at GC time.
-                await anyio.to_thread.run_sync(close_iterator, events)
-            partial = Final(
-                answer="".join(parts), query=prepared.question, refused=False, finish_reason=reason
-            )
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(service.store, prepared, partial)
+    def __init__(self, service: ChatService) -> None:
+        self.service = service
 
+    def start(self) -> list[str]:
+        """Nothing before the first event."""
+        return []
 
-async def chain_events(
-    first: Evidence | Delta | Final, rest: Iterator[Evidence | Delta | Final]
-) -> AsyncIterator[Evidence | Delta | Final]:
-    """The event already pulled, then the rest, each `next()` run off the event loop."""
-    yield first
-    async for event in iterate_in_threadpool(rest):
-        yield event
+    def evidence(self, quotes: list[Citation], starts: dict[int, int]) -> str:
+        """The best quotes, before the model writes."""
+        return sse("evidence", {"quotes": [e.model_dump() for e in evidence_out(quotes, starts)]})
+
+    def delta(self, text: str) -> str:
+        """Verified text."""
+        return sse("delta", {"text": text})
+
+    def done(self, final: Final, stored: Stored) -> list[str]:
+        """The whole response body."""
+        body = chat_out(self.service, final, stored.conversation_id, stored.message_id)
+        return [sse("done", body.model_dump())]
+
+    def error(self, exc: Exception) -> str:
+        """The error as an error response would carry it."""
+        _status, code, message = describe(exc)
+        return sse("error", {"error": code, "message": message})

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import ContainerDep, SessionDep
+from api.deps import ContainerDep, ScopeDep, SessionDep
 from api.errors import responses
 from api.job_schemas import JobOut, RebuildIn
 from api.routes.jobs import job_out
@@ -16,9 +15,9 @@ from api.schemas import CollectionIn, CollectionOut, Page
 from data.errors import ConflictError, NotFoundError
 from data.models import Collection
 from data.pagination import DEFAULT_LIMIT, paginate
+from data.repositories import collections_query, find_collection, get_collection
 from ingest.collections import request_collection_delete
 from ingest.rebuild import request_rebuild
-from ingest.uploads import get_collection
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 
@@ -51,35 +50,40 @@ def create_collection(body: CollectionIn, session: SessionDep) -> CollectionOut:
 
 
 @router.get("/{name}", responses=responses(404, 422))
-def get_collection_state(name: str, session: SessionDep) -> CollectionOut:
+def get_collection_state(name: str, session: SessionDep, scope: ScopeDep) -> CollectionOut:
     """One collection (also while it is being deleted)."""
-    coll = session.scalar(select(Collection).where(Collection.name == name))
+    coll = find_collection(session, name, scope=scope)
     if coll is None:
         raise NotFoundError(f"collection {name!r} not found")
     return to_out(coll)
 
 
 @router.delete("/{name}", status_code=202, responses=responses(404, 409, 422))
-def delete_collection(name: str, session: SessionDep) -> JobOut:
+def delete_collection(name: str, session: SessionDep, scope: ScopeDep) -> JobOut:
     """Hide the collection now; documents, vectors, folders and originals go in the background."""
-    _coll, job = request_collection_delete(session, name)
+    _coll, job = request_collection_delete(session, name, scope=scope)
     return job_out(session, job)
 
 
 @router.post("/{name}/rebuild", status_code=202, responses=responses(400, 403, 404, 409, 413, 422))
-def rebuild(name: str, body: RebuildIn, session: SessionDep, container: ContainerDep) -> JobOut:
+def rebuild(
+    name: str, body: RebuildIn, session: SessionDep, container: ContainerDep, scope: ScopeDep
+) -> JobOut:
     """Re-chunk and re-embed with another model; searches use the old index until the swap."""
     roots = container.settings.model_root_paths
-    job = request_rebuild(session, get_collection(session, name), body.embedding_model, roots)
+    coll = get_collection(session, name, scope=scope)
+    job = request_rebuild(session, coll, body.embedding_model, roots)
     return job_out(session, job)
 
 
 @router.get("", responses=responses(422))
 def list_collections(
     session: SessionDep,
+    scope: ScopeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[CollectionOut]:
     """All collections, oldest first."""
-    rows, nxt = paginate(session, select(Collection), Collection.id, limit=limit, cursor=cursor)
+    stmt = collections_query(scope=scope)
+    rows, nxt = paginate(session, stmt, Collection.id, limit=limit, cursor=cursor)
     return Page[CollectionOut](items=[to_out(c) for c in rows], next_cursor=nxt)

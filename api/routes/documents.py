@@ -7,17 +7,18 @@ from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import FileResponse
-from sqlalchemy import select
 
 from api.container import Container
-from api.deps import ContainerDep, IdPath, SessionDep
+from api.deps import ContainerDep, IdPath, ScopeDep, SessionDep
 from api.errors import responses
 from api.schemas import DocumentOut, Page
+from data import repositories as repo
 from data.errors import NotFoundError
 from data.models import Collection, Document
 from data.pagination import DEFAULT_LIMIT, paginate
+from data.scope import Scope
 from ingest.deletion import request_delete
-from ingest.uploads import UploadOutcome, accept_upload, clean_filename, get_collection
+from ingest.uploads import UploadOutcome, accept_upload, clean_filename
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 _READ = 1 << 20
@@ -52,7 +53,7 @@ def _chunks(f: BinaryIO) -> Iterator[bytes]:
 
 
 def _upload(
-    container: Container, session: SessionDep, file: UploadFile, **kwargs: object
+    container: Container, session: SessionDep, scope: Scope, file: UploadFile, **kwargs: object
 ) -> tuple[UploadOutcome, str]:
     max_bytes = int(container.settings.ingest.max_upload_mb * 1_000_000)
     staged = container.blobs.stage(_chunks(file.file), max_bytes=max_bytes)
@@ -61,6 +62,7 @@ def _upload(
         container.blobs,
         staged,
         embedders=container.embedders,
+        scope=scope,
         **kwargs,  # type: ignore[arg-type]
     )
     coll = session.get(Collection, outcome.document.collection_id)
@@ -72,6 +74,7 @@ def upload_document(
     file: Annotated[UploadFile, File()],
     session: SessionDep,
     container: ContainerDep,
+    scope: ScopeDep,
     response: Response,
     collection: Annotated[str, Form()] = "default",
     password: Annotated[str | None, Form()] = None,
@@ -81,6 +84,7 @@ def upload_document(
     outcome, coll = _upload(
         container,
         session,
+        scope,
         file,
         collection=collection,
         filename=clean_filename(file.filename),
@@ -98,16 +102,18 @@ def replace_document(
     file: Annotated[UploadFile, File()],
     session: SessionDep,
     container: ContainerDep,
+    scope: ScopeDep,
     response: Response,
     password: Annotated[str | None, Form()] = None,
 ) -> DocumentOut:
     """Replace a document's content; the old version stays searchable until the new one is."""
-    doc = _get(session, document_id)
+    doc = repo.get_document(session, document_id, scope=scope)
     coll = session.get(Collection, doc.collection_id)
     assert coll is not None
     outcome, name = _upload(
         container,
         session,
+        scope,
         file,
         collection=coll.name,
         filename=doc.filename,
@@ -123,32 +129,25 @@ def replace_document(
 @router.get("", responses=responses(404, 409, 422))
 def list_documents(
     session: SessionDep,
+    scope: ScopeDep,
     collection: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[DocumentOut]:
     """Documents, oldest first, optionally of one collection."""
-    stmt = select(Document)
-    if collection is not None:
-        stmt = stmt.where(Document.collection_id == get_collection(session, collection).id)
+    coll = repo.get_collection(session, collection, scope=scope) if collection is not None else None
+    stmt = repo.documents_query(scope=scope, collection_id=coll.id if coll else None)
     rows, nxt = paginate(session, stmt, Document.id, limit=limit, cursor=cursor)
-    names = {i: n for i, n in session.execute(select(Collection.id, Collection.name))}
+    names = repo.collection_names(session, scope=scope)
     return Page[DocumentOut](
         items=[to_out(d, names.get(d.collection_id, "")) for d in rows], next_cursor=nxt
     )
 
 
-def _get(session: SessionDep, document_id: int) -> Document:
-    doc = session.get(Document, document_id)
-    if doc is None:
-        raise NotFoundError(f"document {document_id} not found")
-    return doc
-
-
 @router.get("/{document_id}", responses=responses(404, 422))
-def get_document(document_id: IdPath, session: SessionDep) -> DocumentOut:
+def get_document(document_id: IdPath, session: SessionDep, scope: ScopeDep) -> DocumentOut:
     """One document's state."""
-    doc = _get(session, document_id)
+    doc = repo.get_document(session, document_id, scope=scope)
     coll = session.get(Collection, doc.collection_id)
     return to_out(doc, coll.name if coll else "")
 
@@ -162,10 +161,10 @@ def get_document(document_id: IdPath, session: SessionDep) -> DocumentOut:
     },
 )
 def download_document(
-    document_id: IdPath, session: SessionDep, container: ContainerDep
+    document_id: IdPath, session: SessionDep, container: ContainerDep, scope: ScopeDep
 ) -> FileResponse:
     """The original bytes as uploaded."""
-    doc = _get(session, document_id)
+    doc = repo.get_document(session, document_id, scope=scope)
     path = container.blobs.path_for(doc.content_hash)
     if not path.exists():
         raise NotFoundError(f"the original of document {document_id} is no longer stored")
@@ -173,8 +172,8 @@ def download_document(
 
 
 @router.delete("/{document_id}", status_code=202, responses=responses(404, 409, 422))
-def delete_document(document_id: IdPath, session: SessionDep) -> DocumentOut:
+def delete_document(document_id: IdPath, session: SessionDep, scope: ScopeDep) -> DocumentOut:
     """Hide the document from search now; its rows, vectors and original go in the background."""
-    doc = request_delete(session, document_id)
+    doc = request_delete(session, document_id, scope=scope)
     coll = session.get(Collection, doc.collection_id)
     return to_out(doc, coll.name if coll else "")

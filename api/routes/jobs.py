@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import IdPath, SessionDep
+from api.deps import IdPath, ScopeDep, SessionDep
 from api.errors import responses
 from api.job_schemas import JobIn, JobOut
 from api.schemas import Page
@@ -16,8 +16,8 @@ from data.errors import NotFoundError
 from data.jobs import JobStatus, JobType
 from data.models import Collection, Job
 from data.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from data.repositories import get_collection
 from ingest.sources import request_reindex
-from ingest.uploads import get_collection
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -43,9 +43,9 @@ def job_out(s: Session, job: Job) -> JobOut:
 
 
 @router.post("", status_code=202, responses=responses(400, 404, 409, 413, 422))
-def start_job(body: JobIn, session: SessionDep) -> JobOut:
+def start_job(body: JobIn, session: SessionDep, scope: ScopeDep) -> JobOut:
     """Queue a re-sync of the collection's folders, or of one; an open one is returned as is."""
-    coll = get_collection(session, body.collection)
+    coll = get_collection(session, body.collection, scope=scope)
     job = request_reindex(session, coll, body.source_id)
     return job_out(session, job)
 
@@ -62,6 +62,7 @@ def get_job(job_id: IdPath, session: SessionDep) -> JobOut:
 @router.get("", responses=responses(404, 409, 422))
 def list_jobs(
     session: SessionDep,
+    scope: ScopeDep,
     collection: str | None = None,
     status: JobStatus | None = None,
     type: JobType | None = None,
@@ -71,7 +72,7 @@ def list_jobs(
     """Jobs, newest first, optionally of one collection, status or type."""
     stmt = select(Job)
     if collection is not None:
-        stmt = stmt.where(Job.collection_id == get_collection(session, collection).id)
+        stmt = stmt.where(Job.collection_id == get_collection(session, collection, scope=scope).id)
     if status is not None:
         stmt = stmt.where(Job.status == status.value)
     if type is not None:

@@ -12,7 +12,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from functools import partial
 from typing import Any, Literal
@@ -21,30 +21,25 @@ import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from starlette.concurrency import iterate_in_threadpool
 
-from api.chat_service import ChatService, Prepared
-from api.deps import ContainerDep, SessionDep
-from api.errors import responses
-from api.routes.chat import (
-    ANSWER_RESPONSES,
-    chain_events,
-    citation_out,
-    close_iterator,
-    evidence_out,
-    until_disconnected,
-)
+from api.chat_service import ChatService, Prepared, Stored
+from api.deps import ContainerDep, ScopeDep, SessionDep
+from api.errors import describe, responses
+from api.routes.chat import ANSWER_RESPONSES, citation_out, evidence_out, until_disconnected
+from api.streaming import answer_stream, close_iterator
 from data.errors import InvalidInputError
 from data.models import Collection
-from llm.answer import Delta, Evidence, Final, Unsupported
-from llm.types import ChatMessage
+from data.repositories import collections_query
+from llm.answer import Final, Unsupported
+from llm.types import ChatMessage, Citation
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 DEFAULT_MODEL = "grounded"
 RAW_MODEL = "llm"
 # The completion limit a request got: its max_tokens, clamped to the server's cap.
 MAX_TOKENS_HEADER = "X-Grounded-Max-Tokens"
+_ERROR_TYPES = {404: "not_found_error", 413: "invalid_request_error", 422: "invalid_request_error"}
 
 
 class OAIMessage(BaseModel):
@@ -123,10 +118,14 @@ def _usage(final: Final) -> dict[str, int]:
 
 @router.post("/chat/completions", response_model=None, responses=ANSWER_RESPONSES)
 async def chat_completions(
-    body: OAIChatRequest, container: ContainerDep, request: Request, response: Response
+    body: OAIChatRequest,
+    container: ContainerDep,
+    scope: ScopeDep,
+    request: Request,
+    response: Response,
 ) -> dict[str, Any] | StreamingResponse:
     """OpenAI chat completions over a collection, with citations in extra fields."""
-    service = ChatService(container)
+    service = ChatService(container, scope=scope)
     limit = body.token_limit(service.config.max_answer_tokens)
     service.config = replace(service.config, max_answer_tokens=limit)
     headers = {MAX_TOKENS_HEADER: str(limit)}
@@ -140,7 +139,9 @@ async def chat_completions(
         # errors before any text keep their HTTP status
         first = await anyio.to_thread.run_sync(next, events)
         return StreamingResponse(
-            _chunks(service, prepared, body.model, cancel, first, events),
+            answer_stream(
+                service, prepared, cancel, first, events, OpenAIFormat(service, body.model)
+            ),
             media_type="text/event-stream",
             headers=headers,
         )
@@ -220,51 +221,49 @@ def _chunk(
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-async def _chunks(
-    service: ChatService,
-    prepared: Prepared,
-    model: str,
-    cancel: threading.Event,
-    first: Evidence | Delta | Final,
-    events: Iterator[Evidence | Delta | Final],
-) -> AsyncIterator[str]:
-    cid = f"chatcmpl-{int(time.time() * 1000)}"
-    yield _chunk(cid, model, {"role": "assistant", "content": ""})
-    final: Final | None = None
-    try:
-        async for event in chain_events(first, events):
-            if isinstance(event, Evidence):  # an extra field that OpenAI clients ignore
-                starts = await anyio.to_thread.run_sync(service.chunk_starts, event.quotes)
-                quotes = [e.model_dump() for e in evidence_out(event.quotes, starts)]
-                yield _chunk(cid, model, {}, evidence=quotes)
-            elif isinstance(event, Delta):
-                yield _chunk(cid, model, {"content": event.text})
-            else:
-                final = event
-        assert final is not None
-        if final.refused:  # a refusal streams its text as one delta
-            yield _chunk(cid, model, {"content": final.answer})
-        stored = await anyio.to_thread.run_sync(service.store, prepared, final)
-        yield _chunk(
-            cid,
-            model,
-            {},
-            "stop",
-            usage=_usage(final),
-            **_extras(service, final, stored.conversation_id, stored.message_id),
-        )
-        yield "data: [DONE]\n\n"
-    finally:
-        if final is None:
-            cancel.set()
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(close_iterator, events)
+class OpenAIFormat:
+    """Chat-completion chunks: a role chunk, content deltas (evidence in an extra field),
+    a last chunk with usage and citations, then [DONE]; an error is an OpenAI-style
+    `{"error": {...}}` chunk, as openai-python raises it."""
+
+    def __init__(self, service: ChatService, model: str) -> None:
+        self.service = service
+        self.model = model
+        self.cid = f"chatcmpl-{int(time.time() * 1000)}"
+
+    def start(self) -> list[str]:
+        """The assistant's role."""
+        return [_chunk(self.cid, self.model, {"role": "assistant", "content": ""})]
+
+    def evidence(self, quotes: list[Citation], starts: dict[int, int]) -> str:
+        """An extra field that OpenAI clients ignore."""
+        out = [e.model_dump() for e in evidence_out(quotes, starts)]
+        return _chunk(self.cid, self.model, {}, evidence=out)
+
+    def delta(self, text: str) -> str:
+        """Verified text as content."""
+        return _chunk(self.cid, self.model, {"content": text})
+
+    def done(self, final: Final, stored: Stored) -> list[str]:
+        """A refusal's text (as one delta), the stop chunk with the extras, [DONE]."""
+        out = [self.delta(final.answer)] if final.refused else []
+        extras = _extras(self.service, final, stored.conversation_id, stored.message_id)
+        out.append(_chunk(self.cid, self.model, {}, "stop", usage=_usage(final), **extras))
+        return [*out, "data: [DONE]\n\n"]
+
+    def error(self, exc: Exception) -> str:
+        """The error as OpenAI streams one."""
+        status, code, message = describe(exc)
+        err = {"message": message, "type": _ERROR_TYPES.get(status, "api_error"), "code": code}
+        return f"data: {json.dumps({'error': err}, ensure_ascii=False)}\n\n"
 
 
 @router.get("/models")
-def list_models(session: SessionDep) -> dict[str, Any]:
-    """One model per collection, plus "grounded" (the default collection)."""
-    names = session.scalars(select(Collection.name).order_by(Collection.id)).all()
+def list_models(session: SessionDep, scope: ScopeDep) -> dict[str, Any]:
+    """One model per collection in the scope, plus "grounded" (the default collection)."""
+    names = [
+        c.name for c in session.scalars(collections_query(scope=scope).order_by(Collection.id))
+    ]
     ids = [DEFAULT_MODEL, *names, RAW_MODEL]
     return {
         "object": "list",

@@ -1,15 +1,14 @@
-"""/v1/search: dense retrieval over collections."""
+"""/v1/search: the Retriever's search over collections."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import ContainerDep, SessionDep
+from api.deps import ContainerDep, ScopeDep, SessionDep
 from api.errors import responses
 from api.schemas import FiltersIn, HitOut, SearchIn, SearchOut
 from data.globs import Glob
-from ingest.uploads import check_embedder, get_collection
-from retrieval.search import Filters, search
+from retrieval.search import Filters
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -25,22 +24,16 @@ def to_filters(body: FiltersIn | None) -> Filters | None:
 
 
 @router.post("/search", responses=responses(400, 404, 409, 413, 422))
-def search_chunks(body: SearchIn, session: SessionDep, container: ContainerDep) -> SearchOut:
-    """The `top_k` chunks closest to the query; `score` is cosine similarity."""
-    colls = [get_collection(session, name) for name in dict.fromkeys(body.collections)]
-    for coll in colls:
-        check_embedder(container.embedders, coll)
-    filters = to_filters(body.filters)
-    hits = search(
+def search_chunks(
+    body: SearchIn, session: SessionDep, container: ContainerDep, scope: ScopeDep
+) -> SearchOut:
+    """The `top_k` best chunks for the query; `score` is cosine similarity."""
+    hits = container.retriever.search(
         session,
-        container.indexes,
-        container.embedders,
         body.query,
-        colls,
-        body.top_k,
-        filters,
-        container.reranker,
-        container.settings.rerank.top_n,
-        container.search_lexical,
+        scope=scope,
+        collections=body.collections,
+        top_k=body.top_k,
+        filters=to_filters(body.filters),
     )
     return SearchOut(hits=[HitOut(**h.__dict__) for h in hits])

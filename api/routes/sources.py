@@ -7,15 +7,15 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 from sqlalchemy import func, select
 
-from api.deps import ContainerDep, IdPath, SessionDep
+from api.deps import ContainerDep, IdPath, ScopeDep, SessionDep
 from api.errors import responses
 from api.job_schemas import JobOut, SourceIn, SourceOut, SourcePatch
 from api.routes.jobs import job_out
 from api.schemas import Page
 from data.errors import NotFoundError
 from data.models import Collection, Document, Source
+from data.repositories import get_collection
 from ingest.sources import SourceSpec, create_source, remove_source, update_source
-from ingest.uploads import get_collection
 
 router = APIRouter(prefix="/v1", tags=["sources"])
 
@@ -47,10 +47,10 @@ def source_out(s: SessionDep, src: Source) -> SourceOut:
     responses=responses(400, 403, 404, 409, 413, 422),
 )
 def add_source(
-    name: str, body: SourceIn, session: SessionDep, container: ContainerDep
+    name: str, body: SourceIn, session: SessionDep, container: ContainerDep, scope: ScopeDep
 ) -> dict[str, SourceOut | JobOut]:
     """Watch a folder; its first sync is queued at once and returned as `job`."""
-    coll = get_collection(session, name)
+    coll = get_collection(session, name, scope=scope)
     spec = SourceSpec(**body.model_dump())
     src, job = create_source(
         session, coll, spec, container.settings.source_root_paths, datetime.now(UTC)
@@ -59,9 +59,9 @@ def add_source(
 
 
 @router.get("/collections/{name}/sources", responses=responses(404, 409, 422))
-def list_sources(name: str, session: SessionDep) -> Page[SourceOut]:
+def list_sources(name: str, session: SessionDep, scope: ScopeDep) -> Page[SourceOut]:
     """The folders a collection watches."""
-    coll = get_collection(session, name)
+    coll = get_collection(session, name, scope=scope)
     rows = session.scalars(
         select(Source).where(Source.collection_id == coll.id).order_by(Source.id)
     )

@@ -11,6 +11,7 @@ from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
 from api.container import Container
 from api.worker import Worker
+from data.scope import Scope
 from retrieval.langchain import GroundedRetriever
 from retrieval.search import Filters
 
@@ -25,9 +26,9 @@ def test_retriever_in_a_rag_chain(client: TestClient, container: Container) -> N
         client.post("/v1/documents", files={"file": (name, data)})
     Worker(container).run_until_idle()
     retriever = GroundedRetriever(
+        retriever=container.retriever,
         sessions=container.sessions,
-        indexes=container.indexes,
-        embedders=container.embedders,
+        scope=Scope.everything(),
         top_k=1,
     )
     seen: list[str] = []
