@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
 import anyio
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, offline_docs
 from api.container import Container, build_container
+from api.deps import get_scope
 from api.routes import (
     chat,
     collections,
@@ -20,11 +23,15 @@ from api.routes import (
     documents,
     health,
     jobs,
+    keys,
     openai_compat,
     search,
     sources,
 )
 from api.settings import Settings
+from data.keys import has_admin_key
+
+log = logging.getLogger(__name__)
 
 # Multipart framing around the file; a body beyond limit + this is refused mid-stream.
 _MULTIPART_SLACK = 64 * 1024
@@ -99,9 +106,49 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class UnsafeBindError(RuntimeError):
+    """Refused: serving without authentication on an address other machines can reach."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reachable only from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(settings: Settings) -> None:
+    """Authentication may be off only on a loopback address; anything else is refused."""
+    if not settings.auth.enabled and not is_loopback(settings.host):
+        raise UnsafeBindError(
+            f"refusing to serve on {settings.host} with authentication off "
+            "(GROUNDED_AUTH__ENABLED=false): anyone who can reach the port could read and "
+            "delete every document. Turn authentication on, or bind 127.0.0.1."
+        )
+
+
+def _hint_first_key(container: Container) -> None:
+    """Say how to make the first admin key while none exists (every request needs one)."""
+    if not container.settings.auth.enabled:
+        log.warning("authentication is off (GROUNDED_AUTH__ENABLED=false): loopback only")
+        return
+    with container.sessions() as session:
+        if not has_admin_key(session):
+            log.warning(
+                "no admin API key yet; every request needs one. Create the first with: "
+                "grounded keys create --name admin --role admin"
+            )
+
+
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
     """The API app; pass `container` (tests) to reuse components built elsewhere."""
     settings = settings or (container.settings if container else Settings())
+    check_bind(settings)
+    if container is not None:
+        check_bind(container.settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -110,6 +157,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         app.state.container = container or await anyio.to_thread.run_sync(
             partial(build_container, settings, with_llm=True)
         )
+        await anyio.to_thread.run_sync(_hint_first_key, app.state.container)
         try:
             yield
         finally:
@@ -122,9 +170,13 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )
     offline_docs.install(app)
     errors.install(app)
-    routers = (health, collections, sources, jobs, documents, search, chat, conversations)
+    app.include_router(health.router)  # open: probes need no key
+    routers = (collections, sources, jobs, documents, search, chat, conversations, keys)
     for module in (*routers, openai_compat):
-        app.include_router(module.router)
+        # Every other route needs a valid key; per-route roles add a 403.
+        app.include_router(
+            module.router, dependencies=[Depends(get_scope)], responses=errors.responses(401, 403)
+        )
     app.add_middleware(
         BodyLimit,
         max_bytes=int(settings.ingest.max_upload_mb * 1_000_000),

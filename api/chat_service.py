@@ -10,8 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.container import Container
-from data.errors import InvalidInputError, NotFoundError
+from data.errors import InvalidInputError
 from data.models import Chunk, CitationRecord, Conversation, Document, Message
+from data.repositories import get_conversation
 from data.scope import Scope
 from llm.answer import AnswerConfig, Delta, Evidence, Final, Retrieved, Unsupported, answer
 from llm.citations import DEFAULT_SUPPORT_THRESHOLD
@@ -87,9 +88,7 @@ class ChatService:
         with self.c.sessions() as s:
             past: list[ChatMessage] = list(history or [])
             if conversation_id is not None:
-                conv = s.get(Conversation, conversation_id)
-                if conv is None:
-                    raise NotFoundError(f"conversation {conversation_id} not found")
+                conv = get_conversation(s, conversation_id, scope=self.scope)
                 collections = collections or list(conv.collections)
                 past = self._history(conversation_id)
             colls = self.c.retriever.collections(s, collections, scope=self.scope)
@@ -184,7 +183,9 @@ class ChatService:
             )
             if conv is None:
                 conv = Conversation(
-                    title=prepared.question[:200], collections=prepared.collection_names
+                    title=prepared.question[:200],
+                    collections=prepared.collection_names,
+                    key_id=self.scope.key_id,
                 )
                 s.add(conv)
                 s.flush()

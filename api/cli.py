@@ -1,4 +1,5 @@
-"""The `grounded` command line: run, serve, worker, migrate, ingest, reindex, search, ask."""
+"""The `grounded` command line: run, serve, worker, migrate, ingest, reindex, search, ask,
+keys."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from typing import Annotated
 import typer
 
 from api.cli_common import DEBUG_ENV, load_settings, run_cli
+from api.keys_cli import app as keys_app
 from api.settings import Settings
 
 app = typer.Typer(add_completion=False, help="Grounded: answers from your own documents.")
+app.add_typer(keys_app, name="keys")
 log = logging.getLogger("grounded")
 
 
@@ -57,7 +60,8 @@ def serve(host: str | None = None, port: int | None = None) -> None:
     from api.app import create_app
 
     settings = _setup()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    settings.host = host or settings.host  # authentication off is refused off loopback
+    uvicorn.run(create_app(settings), host=settings.host, port=port or settings.port)
 
 
 @app.command()
@@ -85,8 +89,12 @@ def worker(
 @app.command()
 def run(host: str | None = None, port: int | None = None) -> None:
     """Migrate, serve the API beside a supervised worker; SIGTERM or Ctrl-C stops both."""
+    from api.app import check_bind
     from api.supervisor import WorkerSupervisor, exit_on_signals, ignore_signals, skip_final_gc
 
+    settings = Settings()
+    settings.host = host or settings.host
+    check_bind(settings)  # before the worker starts: refused off loopback without auth
     exit_on_signals()
     migrate()
     argv = [sys.executable, "-m", "api.cli", "worker", "--parent-pid", str(os.getpid())]

@@ -1,16 +1,22 @@
-"""FastAPI dependencies as Annotated aliases."""
+"""FastAPI dependencies as Annotated aliases: the container, a session, the caller's scope."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api.container import Container
+from data.errors import ForbiddenError, UnauthorizedError
+from data.keys import authenticate
 from data.pagination import MAX_ID
-from data.scope import Scope
+from data.scope import Role, Scope
+
+# Documents the scheme in OpenAPI (/docs' Authorize button); the check is get_scope's.
+_bearer = HTTPBearer(auto_error=False, description="an API key: `grounded keys create`")
 
 
 def get_container(request: Request) -> Container:
@@ -25,9 +31,18 @@ def get_session(container: Annotated[Container, Depends(get_container)]) -> Iter
         yield session
 
 
-def get_scope() -> Scope:
-    """What the caller may see; everything until API keys carry a scope."""
-    return Scope.everything()
+def get_scope(
+    container: Annotated[Container, Depends(get_container)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Scope:
+    """What the caller's key may see and do (401 without a valid one); everything when
+    authentication is off (allowed only on a loopback address)."""
+    if not container.settings.auth.enabled:
+        return Scope.everything()
+    if credentials is None:
+        raise UnauthorizedError("an API key is required: send `Authorization: Bearer <key>`")
+    with container.sessions() as session:
+        return authenticate(session, credentials.credentials)
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
@@ -35,3 +50,13 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ScopeDep = Annotated[Scope, Depends(get_scope)]
 # An id in a path: one the database can hold, or a 422 (a larger one would overflow SQL).
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def require(role: Role) -> Any:
+    """A route dependency: the caller's role must include `role`, else 403."""
+
+    def check(scope: ScopeDep) -> None:
+        if not scope.role.at_least(role):
+            raise ForbiddenError(f"this needs a key with the {role.value} role")
+
+    return Depends(check)

@@ -20,6 +20,7 @@ from llm.types import LLMBusyError, LLMUnavailableError, PromptTooLongError
 log = logging.getLogger(__name__)
 
 STATUS: dict[type[e.DomainError], int] = {
+    e.UnauthorizedError: 401,
     e.NotFoundError: 404,
     e.ForbiddenError: 403,
     e.ConflictError: 409,
@@ -34,7 +35,8 @@ _MAX_ERRORS = 5  # validation errors named in one message
 _MAX_MESSAGE = 1000  # characters: an error never echoes a large input back
 _DESCRIPTIONS = {
     400: "Malformed body (not UTF-8 JSON, broken multipart)",
-    403: "Not allowed by the server's configuration",
+    401: "No API key, or an unknown or revoked one",
+    403: "Not allowed to this key's role, or by the server's configuration",
     404: "Not found",
     409: "Conflicts with the current state",
     413: "Request body (or the prompt it makes) too large",
@@ -44,6 +46,7 @@ _DESCRIPTIONS = {
     503: "Unavailable (e.g. the model is down)",
 }
 _RETRY_AFTER = {"description": "seconds to wait", "schema": {"type": "integer"}}
+_WWW_AUTHENTICATE = {"description": "the scheme to use: Bearer", "schema": {"type": "string"}}
 
 
 def error_response(
@@ -70,7 +73,10 @@ def describe(exc: Exception) -> tuple[int, str, str]:
 
 
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
-    return error_response(*describe(exc))
+    resp = error_response(*describe(exc))
+    if isinstance(exc, e.UnauthorizedError):
+        resp.headers["WWW-Authenticate"] = "Bearer"
+    return resp
 
 
 async def _llm_busy(_request: Request, exc: Exception) -> JSONResponse:
@@ -167,4 +173,6 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         docs[status] = {"model": ErrorOut, "description": _DESCRIPTIONS[status]}
         if status == 429:
             docs[status]["headers"] = {"Retry-After": _RETRY_AFTER}
+        if status == 401:
+            docs[status]["headers"] = {"WWW-Authenticate": _WWW_AUTHENTICATE}
     return docs

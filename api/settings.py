@@ -146,6 +146,13 @@ class AnswerSettings(BaseModel):
     relevance_threshold: float = DEFAULT_RELEVANCE_THRESHOLD
 
 
+class AuthSettings(BaseModel):
+    """API keys on every request (but health and docs)."""
+
+    # False is accepted only while the server binds a loopback address (api/app.py).
+    enabled: bool = True
+
+
 class Settings(BaseSettings):
     """Grounded's configuration, from GROUNDED_* environment variables."""
 
@@ -172,6 +179,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     llm: LLMSettings = LLMSettings()
     answer: AnswerSettings = AnswerSettings()
+    auth: AuthSettings = AuthSettings()
 
     @property
     def db_url(self) -> str:

@@ -19,8 +19,15 @@ class NotFoundError(DomainError):
     code = "not_found"
 
 
+class UnauthorizedError(DomainError):
+    """No API key, or one that is unknown or revoked."""
+
+    code = "unauthorized"
+
+
 class ForbiddenError(DomainError):
-    """Not allowed by the server's configuration (e.g. a folder outside the source roots)."""
+    """Not allowed: by the server's configuration (e.g. a folder outside the source roots),
+    or to the caller's role."""
 
     code = "forbidden"
 

@@ -215,6 +215,8 @@ class Conversation(Base):
     __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The key that started it (only that key sees it); NULL: no key (authentication off).
+    key_id: Mapped[int | None] = mapped_column(Integer, index=True)
     title: Mapped[str] = mapped_column(String(200), default="")
     collections: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -286,3 +288,21 @@ class CitationRecord(Base):
     doc_end: Mapped[int | None] = mapped_column(Integer)
     support: Mapped[float] = mapped_column(Float)
     supported: Mapped[bool] = mapped_column()
+
+
+class ApiKey(Base):
+    """An API key: only a hash of its secret is stored; `prefix` finds the row."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))  # data.scope.Role
+    # Names of the granted collections; NULL = all (only an admin may have that).
+    collections: Mapped[list[str] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

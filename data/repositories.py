@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from data.errors import ConflictError, EmbedderMismatchError, NotFoundError
-from data.models import Collection, Document
+from data.models import Collection, Conversation, Document, Job, Source
 from data.protocols import Embedder, Embedders
 from data.scope import Scope
 
@@ -114,3 +114,47 @@ def blob_in_use(session: Session, sha256: str) -> bool:
         .where(or_(Document.content_hash == sha256, Document.indexed_hash == sha256))
     )
     return bool(session.scalar(q))
+
+
+def conversations_query(*, scope: Scope) -> Select[Conversation]:
+    """The conversations the caller may see: a key's own (every one without a key)."""
+    q = select(Conversation)
+    return q if scope.key_id is None else q.where(Conversation.key_id == scope.key_id)
+
+
+def get_conversation(session: Session, conversation_id: int, *, scope: Scope) -> Conversation:
+    """A conversation by id: 404 if unknown or another key's."""
+    q = conversations_query(scope=scope).where(Conversation.id == conversation_id)
+    conv = session.scalar(q)
+    if conv is None:
+        raise NotFoundError(f"conversation {conversation_id} not found")
+    return conv
+
+
+def _in_scope_ids(scope: Scope) -> Select[tuple[int]]:
+    return _within(select(Collection.id), scope)
+
+
+def jobs_query(*, scope: Scope) -> Select[Job]:
+    """Jobs of the collections in the scope (every job, even of deleted ones, for all)."""
+    q = select(Job)
+    return q if scope.collections is None else q.where(Job.collection_id.in_(_in_scope_ids(scope)))
+
+
+def get_job(session: Session, job_id: int, *, scope: Scope) -> Job:
+    """A job by id: 404 if unknown or of a collection outside the scope."""
+    job = session.scalar(jobs_query(scope=scope).where(Job.id == job_id))
+    if job is None:
+        raise NotFoundError(f"job {job_id} not found")
+    return job
+
+
+def get_source(session: Session, source_id: int, *, scope: Scope) -> Source:
+    """A watched folder by id: 404 if unknown or of a collection outside the scope."""
+    q = select(Source).where(Source.id == source_id)
+    if scope.collections is not None:
+        q = q.where(Source.collection_id.in_(_in_scope_ids(scope)))
+    src = session.scalar(q)
+    if src is None:
+        raise NotFoundError(f"source {source_id} not found")
+    return src

@@ -118,6 +118,10 @@ def make_settings(home: Path, db_url: str, **overrides: object) -> Settings:
         "database_url": db_url,
         "worker": {"lease_ttl_s": 5.0, "poll_interval_s": 0.05, "checkpoint_interval_s": 0.0},
         "ingest": {"parse_timeout_s": 60.0},
+        # Explicitly off (allowed on loopback, the default host): tests of other features
+        # need no key. tests/api/test_keys.py, test_access_fuzz.py and the schemathesis
+        # run turn it on.
+        "auth": {"enabled": False},
     }
     base.update(overrides)
     return Settings(**base)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import ContainerDep, ScopeDep, SessionDep
+from api.deps import ContainerDep, ScopeDep, SessionDep, require
 from api.errors import responses
 from api.job_schemas import JobOut, RebuildIn
 from api.routes.jobs import job_out
@@ -16,10 +16,12 @@ from data.errors import ConflictError, NotFoundError
 from data.models import Collection
 from data.pagination import DEFAULT_LIMIT, paginate
 from data.repositories import collections_query, find_collection, get_collection
+from data.scope import Role
 from ingest.collections import request_collection_delete
 from ingest.rebuild import request_rebuild
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
+ADMIN = require(Role.ADMIN)
 
 
 def to_out(c: Collection) -> CollectionOut:
@@ -36,7 +38,7 @@ def to_out(c: Collection) -> CollectionOut:
     )
 
 
-@router.post("", status_code=201, responses=responses(400, 409, 413, 422))
+@router.post("", status_code=201, dependencies=[ADMIN], responses=responses(400, 409, 413, 422))
 def create_collection(body: CollectionIn, session: SessionDep) -> CollectionOut:
     """Create a collection; its name must be new."""
     coll = Collection(name=body.name, description=body.description)
@@ -58,14 +60,19 @@ def get_collection_state(name: str, session: SessionDep, scope: ScopeDep) -> Col
     return to_out(coll)
 
 
-@router.delete("/{name}", status_code=202, responses=responses(404, 409, 422))
+@router.delete("/{name}", status_code=202, dependencies=[ADMIN], responses=responses(404, 409, 422))
 def delete_collection(name: str, session: SessionDep, scope: ScopeDep) -> JobOut:
     """Hide the collection now; documents, vectors, folders and originals go in the background."""
     _coll, job = request_collection_delete(session, name, scope=scope)
     return job_out(session, job)
 
 
-@router.post("/{name}/rebuild", status_code=202, responses=responses(400, 403, 404, 409, 413, 422))
+@router.post(
+    "/{name}/rebuild",
+    status_code=202,
+    dependencies=[ADMIN],
+    responses=responses(400, 403, 404, 409, 413, 422),
+)
 def rebuild(
     name: str, body: RebuildIn, session: SessionDep, container: ContainerDep, scope: ScopeDep
 ) -> JobOut:

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from api.chat_schemas import CitationOut, ConversationOut, MessageOut
-from api.deps import IdPath, SessionDep
+from api.deps import IdPath, ScopeDep, SessionDep
 from api.errors import responses
 from api.schemas import Page
-from data.errors import NotFoundError
 from data.models import CitationRecord, Conversation, Message
 from data.pagination import DEFAULT_LIMIT, paginate
+from data.repositories import conversations_query
+from data.repositories import get_conversation as find_conversation
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
@@ -49,20 +50,22 @@ def stored_citation(r: CitationRecord) -> CitationOut:
 @router.get("", responses=responses(422))
 def list_conversations(
     session: SessionDep,
+    scope: ScopeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[ConversationOut]:
-    """Conversations, oldest first."""
-    rows, nxt = paginate(session, select(Conversation), Conversation.id, limit=limit, cursor=cursor)
+    """The caller's conversations, oldest first."""
+    stmt = conversations_query(scope=scope)
+    rows, nxt = paginate(session, stmt, Conversation.id, limit=limit, cursor=cursor)
     return Page[ConversationOut](items=[conversation_out(c) for c in rows], next_cursor=nxt)
 
 
 @router.get("/{conversation_id}", responses=responses(404, 422))
-def get_conversation(conversation_id: IdPath, session: SessionDep) -> ConversationOut:
-    """One conversation with every message and its citations, read back from SQL."""
-    conv = session.get(Conversation, conversation_id)
-    if conv is None:
-        raise NotFoundError(f"conversation {conversation_id} not found")
+def get_conversation(
+    conversation_id: IdPath, session: SessionDep, scope: ScopeDep
+) -> ConversationOut:
+    """One of the caller's conversations with every message and its citations."""
+    conv = find_conversation(session, conversation_id, scope=scope)
     msgs = session.scalars(
         select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
     ).all()

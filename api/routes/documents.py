@@ -9,18 +9,19 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from api.container import Container
-from api.deps import ContainerDep, IdPath, ScopeDep, SessionDep
+from api.deps import ContainerDep, IdPath, ScopeDep, SessionDep, require
 from api.errors import responses
 from api.schemas import DocumentOut, Page
 from data import repositories as repo
 from data.errors import NotFoundError
 from data.models import Collection, Document
 from data.pagination import DEFAULT_LIMIT, paginate
-from data.scope import Scope
+from data.scope import Role, Scope
 from ingest.deletion import request_delete
 from ingest.uploads import UploadOutcome, accept_upload, clean_filename
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
+EDITOR = require(Role.EDITOR)
 _READ = 1 << 20
 # 200: these bytes are already in (nothing queued).
 _UPLOADED = {200: {"model": DocumentOut}, **responses(400, 404, 409, 413, 415, 422)}
@@ -69,7 +70,7 @@ def _upload(
     return outcome, coll.name if coll else ""
 
 
-@router.post("", status_code=202, responses=_UPLOADED)
+@router.post("", status_code=202, dependencies=[EDITOR], responses=_UPLOADED)
 def upload_document(
     file: Annotated[UploadFile, File()],
     session: SessionDep,
@@ -96,7 +97,7 @@ def upload_document(
     return to_out(outcome.document, coll)
 
 
-@router.put("/{document_id}", status_code=202, responses=_UPLOADED)
+@router.put("/{document_id}", status_code=202, dependencies=[EDITOR], responses=_UPLOADED)
 def replace_document(
     document_id: IdPath,
     file: Annotated[UploadFile, File()],
@@ -171,7 +172,9 @@ def download_document(
     return FileResponse(path, media_type=doc.media_type, filename=doc.filename)
 
 
-@router.delete("/{document_id}", status_code=202, responses=responses(404, 409, 422))
+@router.delete(
+    "/{document_id}", status_code=202, dependencies=[EDITOR], responses=responses(404, 409, 422)
+)
 def delete_document(document_id: IdPath, session: SessionDep, scope: ScopeDep) -> DocumentOut:
     """Hide the document from search now; its rows, vectors and original go in the background."""
     doc = request_delete(session, document_id, scope=scope)

@@ -5,21 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import IdPath, ScopeDep, SessionDep
+from api.deps import IdPath, ScopeDep, SessionDep, require
 from api.errors import responses
 from api.job_schemas import JobIn, JobOut
 from api.schemas import Page
-from data.errors import NotFoundError
 from data.jobs import JobStatus, JobType
 from data.models import Collection, Job
 from data.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
-from data.repositories import get_collection
+from data.repositories import get_collection, jobs_query
+from data.repositories import get_job as find_job
+from data.scope import Role
 from ingest.sources import request_reindex
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[require(Role.EDITOR)])
 
 
 def job_out(s: Session, job: Job) -> JobOut:
@@ -51,12 +51,9 @@ def start_job(body: JobIn, session: SessionDep, scope: ScopeDep) -> JobOut:
 
 
 @router.get("/{job_id}", responses=responses(404, 422))
-def get_job(job_id: IdPath, session: SessionDep) -> JobOut:
+def get_job(job_id: IdPath, session: SessionDep, scope: ScopeDep) -> JobOut:
     """A job's state, progress counters and file errors."""
-    job = session.get(Job, job_id)
-    if job is None:
-        raise NotFoundError(f"job {job_id} not found")
-    return job_out(session, job)
+    return job_out(session, find_job(session, job_id, scope=scope))
 
 
 @router.get("", responses=responses(404, 409, 422))
@@ -70,7 +67,7 @@ def list_jobs(
     cursor: str | None = None,
 ) -> Page[JobOut]:
     """Jobs, newest first, optionally of one collection, status or type."""
-    stmt = select(Job)
+    stmt = jobs_query(scope=scope)
     if collection is not None:
         stmt = stmt.where(Job.collection_id == get_collection(session, collection, scope=scope).id)
     if status is not None:

@@ -260,11 +260,13 @@ class OpenAIFormat:
 
 @router.get("/models")
 def list_models(session: SessionDep, scope: ScopeDep) -> dict[str, Any]:
-    """One model per collection in the scope, plus "grounded" (the default collection)."""
+    """One model per collection in the scope, plus "grounded" (the default collection, if
+    in the scope)."""
     names = [
         c.name for c in session.scalars(collections_query(scope=scope).order_by(Collection.id))
     ]
-    ids = [DEFAULT_MODEL, *names, RAW_MODEL]
+    default = [DEFAULT_MODEL] if scope.allows(_collection(DEFAULT_MODEL)) else []
+    ids = [*default, *names, RAW_MODEL]
     return {
         "object": "list",
         "data": [{"id": i, "object": "model", "created": 0, "owned_by": "grounded"} for i in ids],

@@ -7,17 +7,18 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 from sqlalchemy import func, select
 
-from api.deps import ContainerDep, IdPath, ScopeDep, SessionDep
+from api.deps import ContainerDep, IdPath, ScopeDep, SessionDep, require
 from api.errors import responses
 from api.job_schemas import JobOut, SourceIn, SourceOut, SourcePatch
 from api.routes.jobs import job_out
 from api.schemas import Page
-from data.errors import NotFoundError
 from data.models import Collection, Document, Source
 from data.repositories import get_collection
+from data.repositories import get_source as find_source
+from data.scope import Role
 from ingest.sources import SourceSpec, create_source, remove_source, update_source
 
-router = APIRouter(prefix="/v1", tags=["sources"])
+router = APIRouter(prefix="/v1", tags=["sources"], dependencies=[require(Role.EDITOR)])
 
 
 def source_out(s: SessionDep, src: Source) -> SourceOut:
@@ -68,23 +69,18 @@ def list_sources(name: str, session: SessionDep, scope: ScopeDep) -> Page[Source
     return Page[SourceOut](items=[source_out(session, r) for r in rows])
 
 
-def _get(session: SessionDep, source_id: int) -> Source:
-    src = session.get(Source, source_id)
-    if src is None:
-        raise NotFoundError(f"source {source_id} not found")
-    return src
-
-
 @router.get("/sources/{source_id}", responses=responses(404, 422))
-def get_source(source_id: IdPath, session: SessionDep) -> SourceOut:
+def get_source(source_id: IdPath, session: SessionDep, scope: ScopeDep) -> SourceOut:
     """One source."""
-    return source_out(session, _get(session, source_id))
+    return source_out(session, find_source(session, source_id, scope=scope))
 
 
 @router.patch("/sources/{source_id}", responses=responses(400, 404, 413, 422))
-def change_source(source_id: IdPath, body: SourcePatch, session: SessionDep) -> SourceOut:
+def change_source(
+    source_id: IdPath, body: SourcePatch, session: SessionDep, scope: ScopeDep
+) -> SourceOut:
     """Change the schedule, time zone, globs, or pause/resume; omitted fields stay."""
-    src = _get(session, source_id)
+    src = find_source(session, source_id, scope=scope)
     sent = body.model_fields_set
     spec = SourceSpec(
         schedule=body.schedule,
@@ -99,8 +95,10 @@ def change_source(source_id: IdPath, body: SourcePatch, session: SessionDep) -> 
 
 @router.delete("/sources/{source_id}", status_code=202, responses=responses(404, 422))
 def delete_source(
-    source_id: IdPath, session: SessionDep, keep_documents: bool = False
+    source_id: IdPath, session: SessionDep, scope: ScopeDep, keep_documents: bool = False
 ) -> dict[str, int]:
     """Stop watching; its documents are deleted in the background unless `keep_documents`."""
-    n = remove_source(session, _get(session, source_id), keep_documents=keep_documents)
+    n = remove_source(
+        session, find_source(session, source_id, scope=scope), keep_documents=keep_documents
+    )
     return {"documents": n}

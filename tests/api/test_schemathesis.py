@@ -1,14 +1,16 @@
 """Schemathesis against /openapi.json: no 5xx, and every answer matches the documented schema.
 
 The app runs on SQLite with a scripted chat model (the words do not matter here) and one
-indexed document, so ids 1 and the "default" collection exist. Generation is derandomized
-with a bounded number of examples per operation, so a run is repeatable and takes about
-a minute on 2 cores.
+indexed document, so ids 1 and the "default" collection exist. Authentication is on and
+every call sends an admin key, so every operation, /v1/keys included, is reached.
+Generation is derandomized with a bounded number of examples per operation, so a run is
+repeatable and takes about a minute on 2 cores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import hypothesis
 import pytest
@@ -27,9 +29,11 @@ from schemathesis.specs.openapi.checks import (
 
 from api.app import create_app
 from api.container import bounded_chat_model, build_container
-from api.settings import Settings
 from api.worker import Worker
+from data.keys import create_key
+from data.scope import Role
 from retrieval.embedder import Embedder
+from tests.conftest import make_settings
 from tests.helpers import ScriptedChatModel
 
 CHECKS = [
@@ -43,14 +47,24 @@ CHECKS = [
 ]
 
 
+ADMIN: dict[str, str] = {}
+
+
 @pytest.fixture
-def api_app(settings: Settings, embedder: Embedder) -> Iterator[FastAPI]:
-    """The app with one indexed document, on the test's database."""
+def api_app(tmp_path: Path, db_url: str, embedder: Embedder) -> Iterator[FastAPI]:
+    """The app with one indexed document, on the test's database; ADMIN holds the header."""
+    (tmp_path / "sources").mkdir()
+    settings = make_settings(
+        tmp_path / "home", db_url, auth={"enabled": True}, source_roots=str(tmp_path / "sources")
+    )
     model = bounded_chat_model(settings, ScriptedChatModel("Every employee gets leave."))
     container = build_container(settings, embedder=embedder, chat_model=model)
+    with container.sessions() as s:
+        ADMIN["Authorization"] = f"Bearer {create_key(s, name='fuzz', role=Role.ADMIN).key}"
     app = create_app(container=container)
     with TestClient(app) as client:
-        r = client.post("/v1/documents", files={"file": ("leave.md", b"# Leave\n\nThirty days.\n")})
+        files = {"file": ("leave.md", b"# Leave\n\nThirty days.\n")}
+        r = client.post("/v1/documents", files=files, headers=ADMIN)
         assert r.status_code == 202, r.text
         Worker(container).run_until_idle()
         yield app
@@ -85,4 +99,4 @@ def _node_id_shim(request: pytest.FixtureRequest) -> None:
 def test_api_conforms_to_its_schema(case) -> None:  # type: ignore[no-untyped-def]
     # /readyz's documented 503 is its answer while no worker runs, as here.
     skip = [not_a_server_error] if case.path == "/readyz" else []
-    case.call_and_validate(checks=[c for c in CHECKS if c not in skip])
+    case.call_and_validate(headers=ADMIN, checks=[c for c in CHECKS if c not in skip])

@@ -75,6 +75,7 @@ class Run:
             "GROUNDED_WORKER__POLL_INTERVAL_S": "0.1",
             "GROUNDED_LLM__BACKEND": "openai",
             "GROUNDED_LLM__BASE_URL": "http://127.0.0.1:9/v1",
+            "GROUNDED_AUTH__ENABLED": "false",  # on loopback: these requests send no key
         }
         for name in ("GROUNDED_DATABASE_URL", "GROUNDED_FAILPOINT"):
             env.pop(name, None)
