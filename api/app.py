@@ -13,6 +13,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, offline_docs
 from api.container import Container, build_container
+from api.metrics import HttpMetrics, app_metrics
+from api.origin import HostOriginGuard
+from api.request_log import RequestId
 from api.routes import (
     chat,
     collections,
@@ -20,6 +23,7 @@ from api.routes import (
     documents,
     health,
     jobs,
+    metrics,
     openai_compat,
     search,
     sources,
@@ -122,7 +126,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )
     offline_docs.install(app)
     errors.install(app)
-    routers = (health, collections, sources, jobs, documents, search, chat, conversations)
+    routers = (health, metrics, collections, sources, jobs, documents, search, chat, conversations)
     for module in (*routers, openai_compat):
         app.include_router(module.router)
     app.add_middleware(
@@ -131,4 +135,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         json_bytes=int(settings.max_json_mb * 1_000_000),
         upload_prefixes=(documents.router.prefix,),
     )
+    hosts, origins = settings.allowed_host_names, settings.allowed_origin_names
+    app.add_middleware(HostOriginGuard, hosts=hosts, origins=origins)
+    app.add_middleware(HttpMetrics, metrics=app_metrics)
+    app.add_middleware(RequestId)  # outermost: every log line of the request carries its id
     return app

@@ -118,6 +118,7 @@ def make_settings(home: Path, db_url: str, **overrides: object) -> Settings:
         "database_url": db_url,
         "worker": {"lease_ttl_s": 5.0, "poll_interval_s": 0.05, "checkpoint_interval_s": 0.0},
         "ingest": {"parse_timeout_s": 60.0},
+        "allowed_hosts": "testserver",  # TestClient's Host; not a product default
     }
     base.update(overrides)
     return Settings(**base)  # type: ignore[arg-type]
