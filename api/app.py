@@ -16,6 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import errors, offline_docs
 from api.container import Container, build_container
 from api.deps import get_scope
+from api.metrics import HttpMetrics, app_metrics
+from api.origin import HostOriginGuard
+from api.request_log import RequestId
 from api.routes import (
     chat,
     collections,
@@ -24,6 +27,7 @@ from api.routes import (
     health,
     jobs,
     keys,
+    metrics,
     openai_compat,
     search,
     sources,
@@ -171,6 +175,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     offline_docs.install(app)
     errors.install(app)
     app.include_router(health.router)  # open: probes need no key
+    app.include_router(metrics.router)  # its own token or loopback (GROUNDED_METRICS__TOKEN)
     routers = (collections, sources, jobs, documents, search, chat, conversations, keys)
     for module in (*routers, openai_compat):
         # Every other route needs a valid key; per-route roles add a 403.
@@ -183,4 +188,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         json_bytes=int(settings.max_json_mb * 1_000_000),
         upload_prefixes=(documents.router.prefix,),
     )
+    hosts, origins = settings.allowed_host_names, settings.allowed_origin_names
+    app.add_middleware(HostOriginGuard, hosts=hosts, origins=origins)
+    app.add_middleware(HttpMetrics, metrics=app_metrics)
+    app.add_middleware(RequestId)  # outermost: every log line of the request carries its id
     return app

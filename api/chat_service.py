@@ -145,8 +145,8 @@ class ChatService:
     def run(
         self, prepared: Prepared, cancel: threading.Event | None = None
     ) -> Iterator[Evidence | Delta | Final]:
-        """The answer flow's events for a prepared request."""
-        return answer(
+        """The answer flow's events for a prepared request (a finished answer is counted)."""
+        events = answer(
             prepared.question,
             prepared.history,
             lambda q: self.retrieve(prepared, q),
@@ -154,6 +154,20 @@ class ChatService:
             self.config,
             cancel,
         )
+        return self._counted(events)
+
+    def _counted(
+        self, events: Iterator[Evidence | Delta | Final]
+    ) -> Iterator[Evidence | Delta | Final]:
+        try:
+            for event in events:
+                if isinstance(event, Final):
+                    self.c.metrics.observe_answer(event)
+                yield event
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:  # a client gone: stop the generation now
+                close()
 
     def complete(self, prepared: Prepared, cancel: threading.Event | None = None) -> Final:
         """Run to the end (no streaming), or until `cancel` is set."""

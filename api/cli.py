@@ -33,15 +33,19 @@ def _options(
         os.environ[DEBUG_ENV] = "1"  # also reaches the worker `run` starts
 
 
-def _setup(verbose: bool = False, *, create: bool = True) -> Settings:
-    """Logging, offline mode and the settings; `create=False` for commands that only read."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def _setup(verbose: bool = False, *, create: bool = True, service: bool = False) -> Settings:
+    """Logging, offline mode and the settings; `create=False` for commands that only read.
+    Logs are JSON lines for a `service` (serve, worker) unless GROUNDED_LOG_FORMAT says."""
+    from api.request_log import configure_logging
+    from api.settings import LogFormat
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    return load_settings(create=create)
+    settings = load_settings(create=create)
+    fmt = settings.log_format
+    json_lines = fmt is LogFormat.JSON or (fmt is LogFormat.AUTO and service)
+    configure_logging(json_lines=json_lines, level=logging.DEBUG if verbose else logging.INFO)
+    return settings
 
 
 @app.command()
@@ -59,9 +63,16 @@ def serve(host: str | None = None, port: int | None = None) -> None:
 
     from api.app import create_app
 
-    settings = _setup()
+    settings = _setup(service=True)
     settings.host = host or settings.host  # authentication off is refused off loopback
-    uvicorn.run(create_app(settings), host=settings.host, port=port or settings.port)
+    # Uvicorn's own lines go through the root logger (JSON); the app logs each request.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()
@@ -75,7 +86,7 @@ def worker(
 
     if parent_pid:
         die_with_parent(parent_pid)
-    container = build_container(_setup())
+    container = build_container(_setup(service=True))
     w = Worker(container)
     for sig in (signal.SIGTERM, signal.SIGINT):  # finish the job, release the lease, exit
         signal.signal(sig, lambda *_: w.stop())

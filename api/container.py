@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.metrics import Metrics
 from api.settings import FaissGpu, LLMBackend, Settings
 from data.db import make_engine, make_sessionmaker
 from data.protocols import Reranker
@@ -41,6 +42,11 @@ class Container:
     retriever: Retriever  # the one search every caller uses
     chat_model: ChatModel | None = None
     reranker: Reranker | None = None  # only when GROUNDED_RERANK__MODEL_PATH is set
+    metrics: Metrics = field(default_factory=Metrics)  # this process's, for /metrics
+
+    def __post_init__(self) -> None:
+        self.metrics.watch_sql(self.sessions)
+        self.metrics.instrument(self)
 
     def close(self) -> None:
         """Release pooled connections."""

@@ -36,6 +36,20 @@ class FaissGpu(enum.StrEnum):
     OFF = "off"
 
 
+class LogFormat(enum.StrEnum):
+    """How log lines are written: JSON lines (with the request id) or plain text."""
+
+    AUTO = "auto"  # json for `run`, `serve` and `worker`; text for one-shot commands
+    JSON = "json"
+    TEXT = "text"
+
+
+class MetricsSettings(BaseModel):
+    """Who may read /metrics: a bearer token, or when empty, loopback clients only."""
+
+    token: str = ""
+
+
 class EmbeddingSettings(BaseModel):
     """Which sentence-transformers model embeds chunks and queries."""
 
@@ -172,6 +186,13 @@ class Settings(BaseSettings):
     # Folders whose model folders a collection may be rebuilt with, separated by ':';
     # empty = <home>/models and the bundled embedding model's folder.
     model_roots: str = ""
+    # Host header names served besides localhost, 127.0.0.1, ::1 and `host`, comma-separated
+    # ("*": any; DNS rebinding). Origins besides the request's own that may POST, PUT,
+    # PATCH or DELETE from a browser, e.g. "https://wiki.example.com" ("*": any).
+    allowed_hosts: str = ""
+    allowed_origins: str = ""
+    log_format: LogFormat = LogFormat.AUTO
+    metrics: MetricsSettings = MetricsSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
@@ -187,6 +208,17 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'grounded.db').resolve()}"
+
+    @property
+    def allowed_host_names(self) -> list[str]:
+        """The loopback names, the bind host and GROUNDED_ALLOWED_HOSTS."""
+        extra = [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
+        return ["localhost", "127.0.0.1", "::1", self.host.lower(), *extra]
+
+    @property
+    def allowed_origin_names(self) -> list[str]:
+        """GROUNDED_ALLOWED_ORIGINS as a list."""
+        return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
 
     @property
     def source_root_paths(self) -> list[Path]:

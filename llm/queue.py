@@ -23,6 +23,7 @@ class _Ticket:
     def __init__(self) -> None:
         self.granted = threading.Event()
         self.left = False
+        self.since = time.monotonic()
 
 
 class BoundedChatModel:
@@ -42,6 +43,7 @@ class BoundedChatModel:
         max_waiting: int = 8,
         retry_after_s: int = 5,
         max_wait_s: float | None = None,
+        on_wait: Callable[[float], None] | None = None,
     ) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be >= 1")
@@ -56,6 +58,7 @@ class BoundedChatModel:
         self.max_waiting = max_waiting
         self.retry_after_s = retry_after_s
         self.max_wait_s = max_wait_s
+        self.on_wait = on_wait  # called with each granted caller's seconds in the queue
         self._lock = threading.Lock()
         self._running = 0
         self._queue: deque[_Ticket] = deque()
@@ -176,6 +179,8 @@ class BoundedStream(Iterator[str]):
             if self._inner is None:
                 if not self._owner._wait(self._ticket, self._cancel):
                     raise StopIteration  # cancelled while waiting
+                if self._owner.on_wait is not None:
+                    self._owner.on_wait(time.monotonic() - self._ticket.since)
                 self._inner = self._start()
             return next(self._inner)
         except BaseException:  # StopIteration included: the run is over either way

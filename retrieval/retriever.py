@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -39,12 +40,14 @@ class Retriever:
         *,
         reranker: Reranker | None = None,
         config: RetrieverConfig | None = None,
+        observe: Callable[[float], None] | None = None,
     ) -> None:
         self.indexes = indexes
         self.embedders = embedders
         self.lexical = lexical
         self.reranker = reranker
         self.config = config or RetrieverConfig()
+        self.observe = observe  # called with each search's seconds (the API's metrics)
 
     def with_config(self, **changes: Any) -> Retriever:
         """The same components with a changed config (eval compares modes this way)."""
@@ -54,6 +57,7 @@ class Retriever:
             self.lexical,
             reranker=self.reranker,
             config=replace(self.config, **changes),
+            observe=self.observe,
         )
 
     def collections(
@@ -79,6 +83,23 @@ class Retriever:
     ) -> Hits:
         """The `top_k` best chunks for `query`, best first. With `prefer_named`, chunks of the
         documents the query names by filename come first (`Hits.named` lists them)."""
+        started = time.perf_counter()
+        try:
+            return self._search(session, query, scope, collections, top_k, filters, prefer_named)
+        finally:
+            if self.observe is not None:
+                self.observe(time.perf_counter() - started)
+
+    def _search(
+        self,
+        session: Session,
+        query: str,
+        scope: Scope,
+        collections: Sequence[str] | None,
+        top_k: int,
+        filters: Filters | None,
+        prefer_named: bool,
+    ) -> Hits:
         colls = self.collections(session, collections, scope=scope)
         hits = self._run(session, query, colls, top_k, filters)
         named = named_documents(session, colls, query) if prefer_named else []

@@ -122,6 +122,7 @@ def make_settings(home: Path, db_url: str, **overrides: object) -> Settings:
         # need no key. tests/api/test_keys.py, test_access_fuzz.py and the schemathesis
         # run turn it on.
         "auth": {"enabled": False},
+        "allowed_hosts": "testserver",  # TestClient's Host; not a product default
     }
     base.update(overrides)
     return Settings(**base)  # type: ignore[arg-type]
