@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/refusal.py
 	$(BIN)/python bench/answers.py $(ANSWERS_ARGS)
+	$(BIN)/python bench/prompt_styles.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check data ingest retrieval llm api tests
