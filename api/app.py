@@ -18,6 +18,7 @@ from api.container import Container, build_container
 from api.deps import get_scope
 from api.metrics import HttpMetrics, app_metrics
 from api.origin import HostOriginGuard
+from api.ratelimit import RateLimiter, rate_limit
 from api.request_log import RequestId
 from api.routes import (
     chat,
@@ -172,15 +173,20 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app = FastAPI(
         title="Grounded", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None
     )
+    app.state.rate_limiter = (
+        RateLimiter(settings.rate_limit) if settings.rate_limit.enabled else None
+    )
     offline_docs.install(app)
     errors.install(app)
     app.include_router(health.router)  # open: probes need no key
     app.include_router(metrics.router)  # its own token or loopback (GROUNDED_METRICS__TOKEN)
     routers = (collections, sources, jobs, documents, search, chat, conversations, keys)
     for module in (*routers, openai_compat):
-        # Every other route needs a valid key; per-route roles add a 403.
+        # Every other route needs a valid key (per-route roles add a 403) and is rate-limited.
         app.include_router(
-            module.router, dependencies=[Depends(get_scope)], responses=errors.responses(401, 403)
+            module.router,
+            dependencies=[Depends(get_scope), Depends(rate_limit)],
+            responses=errors.responses(401, 403, 429),
         )
     app.add_middleware(
         BodyLimit,

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from api.ratelimit import RateLimitedError
 from api.schemas import ErrorOut
 from data import errors as e
 from llm.types import LLMBusyError, LLMUnavailableError, PromptTooLongError
@@ -42,7 +43,7 @@ _DESCRIPTIONS = {
     413: "Request body (or the prompt it makes) too large",
     415: "Unsupported file type",
     422: "Invalid input",
-    429: "The model is busy; retry after Retry-After seconds",
+    429: "The key's rate limit is reached, or the model is busy; retry after Retry-After s",
     503: "Unavailable (e.g. the model is down)",
 }
 _RETRY_AFTER = {"description": "seconds to wait", "schema": {"type": "integer"}}
@@ -82,6 +83,13 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _llm_busy(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LLMBusyError)
     resp = error_response(429, "busy", str(exc))
+    resp.headers["Retry-After"] = str(exc.retry_after_s)
+    return resp
+
+
+async def _rate_limited(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimitedError)
+    resp = error_response(429, "rate_limited", str(exc))
     resp.headers["Retry-After"] = str(exc.retry_after_s)
     return resp
 
@@ -158,6 +166,7 @@ def install(app: FastAPI) -> None:
     """Register the handlers on `app`: every error answers {"error", "message"}."""
     app.add_exception_handler(e.DomainError, _domain_error)
     app.add_exception_handler(LLMBusyError, _llm_busy)
+    app.add_exception_handler(RateLimitedError, _rate_limited)
     app.add_exception_handler(LLMUnavailableError, _described)
     app.add_exception_handler(PromptTooLongError, _described)
     app.add_exception_handler(RequestValidationError, _invalid)

@@ -6,7 +6,8 @@ import enum
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field
+from limits import parse
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from data.types import RetrievalMode
@@ -167,6 +168,36 @@ class AuthSettings(BaseModel):
     enabled: bool = True
 
 
+_STORAGE_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+cluster", "redis+sentinel")
+
+
+class RateLimitSettings(BaseModel):
+    """Requests per key (per client address with auth off) in any window of the period."""
+
+    enabled: bool = True
+    chat: str = "30/minute"  # /v1/chat and /v1/chat/completions
+    default: str = "600/minute"  # every other keyed route (health, docs, metrics: none)
+    # "memory://": this process only; "redis://host:6379/0": shared by several API processes.
+    storage: str = "memory://"
+    key_prefix: str = "grounded"  # Redis keys start with it (several deployments, one Redis)
+
+    @field_validator("chat", "default")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate like '30/minute' or '10 per second': {exc}") from None
+        return value
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        if value.split("://", 1)[0] not in _STORAGE_SCHEMES or "://" not in value:
+            raise ValueError(f"storage must start with one of {', '.join(_STORAGE_SCHEMES)}://")
+        return value
+
+
 class Settings(BaseSettings):
     """Grounded's configuration, from GROUNDED_* environment variables."""
 
@@ -201,6 +232,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     answer: AnswerSettings = AnswerSettings()
     auth: AuthSettings = AuthSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
 
     @property
     def db_url(self) -> str:
