@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from pathlib import Path
@@ -102,6 +103,7 @@ def test_bad_parser_path_is_a_programming_error(pid_file: tuple[str, Path]) -> N
 def test_many_calls_leak_no_processes_or_descriptors(pid_file: tuple[str, Path]) -> None:
     data_path, pid_path = pid_file
     _run("echo_pid", data_path)  # warm up the forkserver
+    gc.collect()
     fds_before = len(os.listdir("/proc/self/fd"))
     pids = []
     for _ in range(25):
@@ -113,4 +115,7 @@ def test_many_calls_leak_no_processes_or_descriptors(pid_file: tuple[str, Path])
     pids.append(int(pid_path.read_text()))
     assert len(set(pids)) == len(pids)  # one fresh child per call
     assert not [pid for pid in pids if _alive(pid)]
-    assert len(os.listdir("/proc/self/fd")) == fds_before
+    gc.collect()
+    # No growth. Fewer is fine: an earlier test's leftovers may close theirs meanwhile
+    # (CI once saw 22 after 23 before).
+    assert len(os.listdir("/proc/self/fd")) <= fds_before
