@@ -181,10 +181,11 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(health.router)  # open: probes need no key
     app.include_router(metrics.router)  # its own token or loopback (GROUNDED_METRICS__TOKEN)
     routers = (collections, sources, jobs, documents, search, chat, conversations, keys)
-    for module in (*routers, openai_compat):
+    keyed = [m.router for m in (*routers, openai_compat)]
+    for router in (keys.me_router, *keyed):
         # Every other route needs a valid key (per-route roles add a 403) and is rate-limited.
         app.include_router(
-            module.router,
+            router,
             dependencies=[Depends(get_scope), Depends(rate_limit)],
             responses=errors.responses(401, 403, 429),
         )

@@ -28,6 +28,8 @@ router = APIRouter(
     tags=["keys"],
     dependencies=[require(Role.ADMIN), Depends(_every_collection)],
 )
+# GET /v1/keys/me: any role may read its own key (the web page shows what the role allows).
+me_router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -58,6 +60,15 @@ class KeyCreated(KeyOut):
     """A new key, with the full key shown this once."""
 
     key: str
+
+
+class MeOut(BaseModel):
+    """The caller's own key; `id` and `name` are null when authentication is off."""
+
+    id: int | None
+    name: str | None
+    role: Role
+    collections: list[str] | None  # null: every collection
 
 
 def key_out(row: ApiKey) -> KeyOut:
@@ -91,3 +102,16 @@ def create_key(body: KeyIn, session: SessionDep) -> KeyCreated:
 def revoke_key(ref: Annotated[str, Path(max_length=20)], session: SessionDep) -> KeyOut:
     """Revoke a key by id or prefix: it is refused from the next request on."""
     return key_out(keys.revoke_key(session, ref))
+
+
+@me_router.get("/me")
+def read_me(session: SessionDep, scope: ScopeDep) -> MeOut:
+    """The caller's key: its name, role and the collections it may use."""
+    row = session.get(ApiKey, scope.key_id) if scope.key_id is not None else None
+    grants = sorted(scope.collections) if scope.collections is not None else None
+    return MeOut(
+        id=row.id if row else None,
+        name=row.name if row else None,
+        role=scope.role,
+        collections=grants,
+    )
