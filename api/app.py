@@ -34,6 +34,7 @@ from api.routes import (
     sources,
 )
 from api.settings import Settings
+from api.web import routes as web
 from data.keys import has_admin_key
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     errors.install(app)
     app.include_router(health.router)  # open: probes need no key
     app.include_router(metrics.router)  # its own token or loopback (GROUNDED_METRICS__TOKEN)
+    if settings.web:
+        web.install(app)  # open: the shell holds no data; the page calls the keyed API
     routers = (collections, sources, jobs, documents, search, chat, conversations, keys)
     keyed = [m.router for m in (*routers, openai_compat)]
     for router in (keys.me_router, *keyed):

@@ -223,6 +223,7 @@ class Settings(BaseSettings):
     allowed_hosts: str = ""
     allowed_origins: str = ""
     log_format: LogFormat = LogFormat.AUTO
+    web: bool = True  # the web page at / (GROUNDED_WEB=false: the JSON API only)
     metrics: MetricsSettings = MetricsSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     ingest: IngestSettings = IngestSettings()
