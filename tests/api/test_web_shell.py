@@ -23,6 +23,10 @@ CONTRACT = [
 ]  # fmt: skip
 
 
+# t("key") in the scripts, data-i18n="key" (and its -placeholder/-aria-label kin) in templates.
+USES = r"""(?:\bt\(|data-i18n[\w-]*=)["']([a-z]+\.[\w.]+)["']"""
+
+
 @pytest.fixture
 def secured(tmp_path: Path, sqlite_template: Path, embedder: Embedder) -> Iterator[Container]:
     db = tmp_path / "g.db"
@@ -64,13 +68,19 @@ def test_every_script_module_and_both_languages_are_served(client: TestClient) -
     # Every key the templates and scripts name has its English text.
     used = set()
     for path in [*STATIC.glob("*.js"), *(STATIC.parent / "templates").glob("*.html")]:
-        used |= set(re.findall(r"""(?:\bt\(|data-i18n[\w-]*=)["']([a-z]+\.[\w.]+)["']""", path.read_text()))
+        used |= set(
+            re.findall(r"""(?:\bt\(|data-i18n[\w-]*=)["']([a-z]+\.[\w.]+)["']""", path.read_text())
+        )
     assert used and used <= set(en), used - set(en)
-    embedded = re.search(r'<script type="application/json" id="strings">(.*?)</script>', client.get("/").text)
+    embedded = re.search(
+        r'<script type="application/json" id="strings">(.*?)</script>', client.get("/").text
+    )
     assert embedded and json.loads(embedded.group(1)) == en
 
 
-def test_the_page_can_be_turned_off(tmp_path: Path, sqlite_template: Path, embedder: Embedder) -> None:
+def test_the_page_can_be_turned_off(
+    tmp_path: Path, sqlite_template: Path, embedder: Embedder
+) -> None:
     db = tmp_path / "g.db"
     db.write_bytes(sqlite_template.read_bytes())
     settings = make_settings(tmp_path / "home", f"sqlite:///{db}", web=False)
