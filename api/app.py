@@ -181,17 +181,23 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     errors.install(app)
     app.include_router(health.router)  # open: probes need no key
     app.include_router(metrics.router)  # its own token or loopback (GROUNDED_METRICS__TOKEN)
-    if settings.web:
-        web.install(app)  # open: the shell holds no data; the page calls the keyed API
     routers = (collections, sources, jobs, documents, search, chat, conversations, keys)
-    keyed = [m.router for m in (*routers, openai_compat)]
-    for router in (keys.me_router, *keyed):
+    for module in (*routers, openai_compat):
         # Every other route needs a valid key (per-route roles add a 403) and is rate-limited.
         app.include_router(
-            router,
+            module.router,
             dependencies=[Depends(get_scope), Depends(rate_limit)],
             responses=errors.responses(401, 403, 429),
         )
+
+    # GET /v1/keys/me: a valid key of any role (the rest of /v1/keys is for admins).
+    app.include_router(
+        keys.me_router,
+        dependencies=[Depends(get_scope), Depends(rate_limit)],
+        responses=errors.responses(401, 429),
+    )
+    if settings.web:
+        web.install(app)  # open: the shell holds no data; the page calls the keyed API
     app.add_middleware(
         BodyLimit,
         max_bytes=int(settings.ingest.max_upload_mb * 1_000_000),
