@@ -43,7 +43,9 @@ def _english() -> dict[str, str]:
 
 
 def _has_route(app: Any, prefix: str, suffix: str = "") -> bool:
-    paths = [getattr(r, "path", "") for r in app.routes]
+    # From the OpenAPI paths (built once per app, then cached): included routers are not
+    # flat in `app.routes` in every FastAPI version.
+    paths = app.openapi().get("paths", {})
     return any(p.startswith(prefix) and p.endswith(suffix) for p in paths)
 
 

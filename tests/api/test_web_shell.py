@@ -44,6 +44,11 @@ def test_the_shell_needs_no_key_and_loads_nothing_from_elsewhere(secured: Contai
         html = r.text
         assert "default-src 'self'" in r.headers["content-security-policy"]
         assert 'data-auth="on"' in html
+        # The page offers the source view only where this build has its route.
+        has_passage = (
+            "/v1/documents/{document_id}/passage" in client.get("/openapi.json").json()["paths"]
+        )
+        assert f'data-passage="{"on" if has_passage else "off"}"' in html
         for hook in CONTRACT:
             assert f'data-testid="{hook}"' in html, hook
         # Every asset the page names is served here (no CDN) and answers 200.
