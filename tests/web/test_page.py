@@ -203,6 +203,13 @@ def test_chinese_question_and_answer_render_in_a_chinese_interface(
     # Glyphs drawn, not tofu-free blank space: a fair share of the box is ink.
     assert dark > 200, f"only {dark} dark pixels in the answer"
     t.screenshot("chat-zh")
+    if page.locator("body").get_attribute("data-passage") == "on":
+        # Markdown has no pages: the panel shows the text around the quote, highlighted.
+        answer.get_by_test_id("citation").first.click()
+        mark = page.get_by_test_id("source-panel").locator("mark[data-testid=source-highlight]")
+        mark.wait_for()
+        assert "十五天" in mark.inner_text()
+        page.keyboard.press("Escape")
     page.get_by_test_id("language").select_option("en")
     assert page.get_by_test_id("ask").inner_text() == "Ask"
 
