@@ -190,7 +190,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             responses=errors.responses(401, 403, 429),
         )
 
-    # GET /v1/keys/me: a valid key of any role (the rest of /v1/keys is for admins).
+    # GET /v1/me: a valid key of any role (/v1/keys is for admins).
     app.include_router(
         keys.me_router,
         dependencies=[Depends(get_scope), Depends(rate_limit)],

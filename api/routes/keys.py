@@ -28,8 +28,9 @@ router = APIRouter(
     tags=["keys"],
     dependencies=[require(Role.ADMIN), Depends(_every_collection)],
 )
-# GET /v1/keys/me: any role may read its own key (the web page shows what the role allows).
-me_router = APIRouter(prefix="/v1/keys", tags=["keys"])
+# GET /v1/me: any role may read its own key (the web page shows what the role allows). Not
+# under /v1/keys/, where DELETE /v1/keys/{ref} would claim the path too.
+me_router = APIRouter(prefix="/v1", tags=["keys"])
 
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 

@@ -169,21 +169,21 @@ def test_first_start_says_how_to_make_an_admin_key(
     assert "no admin API key" not in caplog.text
 
 
-def test_keys_me_tells_any_role_its_own_name_role_and_grants(secured: Container) -> None:
+def test_me_tells_any_role_its_own_name_role_and_grants(secured: Container) -> None:
     reader = new_key(secured, Role.READER, ["hr", "default"])
     admin = new_key(secured, Role.ADMIN)
     with TestClient(create_app(container=secured)) as client:
-        me = client.get("/v1/keys/me", headers=bearer(reader))
+        me = client.get("/v1/me", headers=bearer(reader))
         assert me.status_code == 200, me.text
         body = me.json()
         assert body["name"] == "t-reader" and body["role"] == "reader"
         assert body["collections"] == ["default", "hr"] and "key" not in body
-        # The reader still may not list keys: only /me is open to every role.
+        # The reader still may not list keys: only /v1/me is open to every role.
         assert client.get("/v1/keys", headers=bearer(reader)).status_code == 403
-        assert client.get("/v1/keys/me", headers=bearer(admin)).json()["collections"] is None
-        assert client.get("/v1/keys/me").status_code == 401
+        assert client.get("/v1/me", headers=bearer(admin)).json()["collections"] is None
+        assert client.get("/v1/me").status_code == 401
 
 
-def test_keys_me_with_auth_off_is_an_unnamed_admin(client: TestClient) -> None:
-    body = client.get("/v1/keys/me").json()
+def test_me_with_auth_off_is_an_unnamed_admin(client: TestClient) -> None:
+    body = client.get("/v1/me").json()
     assert body == {"id": None, "name": None, "role": "admin", "collections": None}

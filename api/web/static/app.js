@@ -43,7 +43,7 @@ function signedOut(message) {
 }
 
 async function signedIn() {
-  state.me = await api("/v1/keys/me");
+  state.me = await api("/v1/me");
   state.collections = (await api("/v1/collections?limit=500")).items;
   const who = state.me.name ? `${state.me.name} · ${t(`role.${state.me.role}`)}` : t("signin.noauth");
   $("whoami").textContent = who;

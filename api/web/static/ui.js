@@ -2,7 +2,7 @@
 import { t } from "./i18n.js";
 
 export const state = {
-  me: null,            // GET /v1/keys/me: {name, role, collections}
+  me: null,            // GET /v1/me: {name, role, collections}
   collections: [],     // the collections this key may read
 };
 
