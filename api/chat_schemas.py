@@ -19,11 +19,7 @@ class ChatIn(BaseModel):
 
 
 class CitationOut(BaseModel):
-    """A checked citation; `support` (0..1) is how much of the citing sentence `quote` backs.
-
-    `doc_start`/`doc_end`: the quote's offsets in the document's extracted text (what
-    /v1/documents/{id}/passage takes); null once the cited chunk is gone.
-    """
+    """A checked citation; `support` (0..1) is how much of the citing sentence `quote` backs."""
 
     index: int
     chunk_id: int | None
@@ -35,8 +31,6 @@ class CitationOut(BaseModel):
     quote: str
     supported: bool
     support: float
-    doc_start: int | None = None
-    doc_end: int | None = None
 
 
 class EvidenceOut(BaseModel):

@@ -52,16 +52,9 @@ def _quoted(c: Citation) -> dict[str, object]:
     }
 
 
-def citation_out(c: Citation, starts: dict[int, int] | None = None) -> CitationOut:
-    """Wire form of a fresh citation; `starts` maps chunk ids to their document offsets."""
-    base = (starts or {}).get(c.source.chunk_id)
-    return CitationOut(
-        **_quoted(c),
-        supported=c.supported,
-        support=round(c.support, 4),
-        doc_start=base + c.quote_start if base is not None else None,
-        doc_end=base + c.quote_end if base is not None else None,
-    )
+def citation_out(c: Citation) -> CitationOut:
+    """Wire form of a fresh citation."""
+    return CitationOut(**_quoted(c), supported=c.supported, support=round(c.support, 4))
 
 
 def evidence_out(quotes: list[Citation], starts: dict[int, int]) -> list[EvidenceOut]:
@@ -85,15 +78,14 @@ def evidence_out(quotes: list[Citation], starts: dict[int, int]) -> list[Evidenc
 def chat_out(service: ChatService, final: Final, conversation_id: int, message_id: int) -> ChatOut:
     """The response body (also the payload of the final SSE event)."""
     mark = service.config.unsupported == Unsupported.MARK
-    starts = service.chunk_starts([*final.evidence, *final.citations])
     return ChatOut(
         conversation_id=conversation_id,
         message_id=message_id,
         answer=final.answer,
         refused=final.refused,
         mode=final.mode,
-        citations=[citation_out(c, starts) for c in final.citations],
-        evidence=evidence_out(final.evidence, starts),
+        citations=[citation_out(c) for c in final.citations],
+        evidence=evidence_out(final.evidence, service.chunk_starts(final.evidence)),
         unverified=[UnverifiedOut(text=u.text, reason=u.reason) for u in final.unverified]
         if mark
         else [],

@@ -95,9 +95,8 @@ def _extras(
     service: ChatService, final: Final, conversation_id: int, message_id: int
 ) -> dict[str, Any]:
     mark = service.config.unsupported == Unsupported.MARK
-    starts = service.chunk_starts(final.citations)
     return {
-        "citations": [citation_out(c, starts).model_dump() for c in final.citations],
+        "citations": [citation_out(c).model_dump() for c in final.citations],
         "grounded": {
             "refused": final.refused,
             "mode": final.mode,
@@ -148,10 +147,6 @@ async def chat_completions(
         )
     final = await until_disconnected(request, cancel, partial(service.complete, prepared, cancel))
     stored = await anyio.to_thread.run_sync(service.store, prepared, final)
-    # _extras reads chunk offsets from SQL: off the event loop.
-    extras = await anyio.to_thread.run_sync(
-        _extras, service, final, stored.conversation_id, stored.message_id
-    )
     return {
         "id": f"chatcmpl-{stored.message_id}",
         "object": "chat.completion",
@@ -165,7 +160,7 @@ async def chat_completions(
             }
         ],
         "usage": _usage(final),
-        **extras,
+        **_extras(service, final, stored.conversation_id, stored.message_id),
     }
 
 
