@@ -30,6 +30,7 @@ from api.routes import (
     keys,
     metrics,
     openai_compat,
+    passages,
     search,
     sources,
 )
@@ -180,7 +181,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     errors.install(app)
     app.include_router(health.router)  # open: probes need no key
     app.include_router(metrics.router)  # its own token or loopback (GROUNDED_METRICS__TOKEN)
-    routers = (collections, sources, jobs, documents, search, chat, conversations, keys)
+    routers = (collections, sources, jobs, documents, passages, search, chat, conversations, keys)
     for module in (*routers, openai_compat):
         # Every other route needs a valid key (per-route roles add a 403) and is rate-limited.
         app.include_router(

@@ -168,6 +168,16 @@ class AuthSettings(BaseModel):
     enabled: bool = True
 
 
+class ViewerSettings(BaseModel):
+    """The source view: PDF pages located and rendered in the sandbox (passage, page image)."""
+
+    timeout_s: float = 20.0  # per request; a PDF that takes longer answers 503 `unavailable`
+    memory_mb: int = 2048  # the rendering process's address space
+    max_concurrent: int = 2  # PDFium processes at once; more requests wait up to timeout_s
+    # How long a browser may reuse a page image before asking again (ETag: then a 304).
+    image_max_age_s: int = 300
+
+
 _STORAGE_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+cluster", "redis+sentinel")
 
 
@@ -233,6 +243,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = AnswerSettings()
     auth: AuthSettings = AuthSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
+    viewer: ViewerSettings = ViewerSettings()
 
     @property
     def db_url(self) -> str:
