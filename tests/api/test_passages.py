@@ -29,6 +29,7 @@ REPORT = make_pdf(
     ]
 )
 REPORT_TEXT = parse(REPORT).text
+REPLY = "Revenue in Asia grew by twelve percent in the third quarter [1]."
 NOTES = b"# Notes\n\nThe canteen opens at eight. Lunch is served at noon.\n"
 
 
@@ -49,7 +50,7 @@ def _bearer(key: str) -> dict[str, str]:
 def served(tmp_path: Path, db_url: str, embedder: Embedder) -> Iterator[Served]:
     """A report PDF in "finance" and notes in "default", indexed, with keys on."""
     settings = make_settings(tmp_path / "home", db_url, auth={"enabled": True})
-    model = bounded_chat_model(settings, ScriptedChatModel("Revenue in Asia grew by 12% [1]."))
+    model = bounded_chat_model(settings, ScriptedChatModel(REPLY))
     container = build_container(settings, embedder=embedder, chat_model=model)
     with container.sessions() as s:
         admin = _bearer(create_key(s, name="admin", role=Role.ADMIN).key)
@@ -92,18 +93,22 @@ def test_a_span_over_the_page_break_has_boxes_on_both_pages(served: Served) -> N
     assert 0.1 < x0 < 0.13 and x1 < 0.35 and 0.07 < y0 < y1 < 0.11
 
 
-def test_a_chat_citation_opens_at_its_quote_on_its_page(served: Served) -> None:
+def test_chat_citations_and_evidence_open_at_their_quotes_now_and_later(served: Served) -> None:
     body = {"message": "How much did revenue in Asia grow?", "collections": ["finance"]}
     r = served.client.post("/v1/chat", json=body, headers=served.reader)
     assert r.status_code == 200, r.text
-    evidence = r.json()["evidence"]
-    assert evidence, r.json()
-    quote = evidence[0]
-    doc, start, end = quote["document_id"], quote["doc_start"], quote["doc_end"]
-    passage = _passage(served, doc, start, end, served.reader)
-    assert passage["text"] == quote["quote"]
-    assert passage["page_start"] == quote["page_start"]
-    assert passage["pages"] and all(p["boxes"] for p in passage["pages"])
+    answer = r.json()
+    assert answer["mode"] == "generated" and answer["citations"], answer
+    stored = served.client.get(
+        f"/v1/conversations/{answer['conversation_id']}", headers=served.reader
+    ).json()
+    [reply] = [m for m in stored["messages"] if m["role"] == "assistant"]
+    for quote in (*answer["evidence"], *answer["citations"], *reply["citations"]):
+        doc, start, end = quote["document_id"], quote["doc_start"], quote["doc_end"]
+        passage = _passage(served, doc, start, end, served.reader)
+        assert passage["text"] == quote["quote"]
+        assert passage["page_start"] == quote["page_start"]
+        assert passage["pages"] and all(p["boxes"] for p in passage["pages"])
 
 
 def test_another_collections_document_answers_as_a_missing_one(served: Served) -> None:
