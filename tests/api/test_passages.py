@@ -176,3 +176,20 @@ def test_a_document_not_indexed_yet_has_no_passage(served: Served) -> None:
     doc = r.json()["id"]
     r = served.client.get(f"/v1/documents/{doc}/passage?start=0&end=3", headers=served.reader)
     assert r.status_code == 409 and "no text yet" in r.json()["message"]
+
+
+def test_a_pdf_that_overruns_the_time_limit_is_503_and_its_passage_still_shows(
+    tmp_path: Path, db_url: str, embedder: Embedder
+) -> None:
+    settings = make_settings(tmp_path / "home", db_url, viewer={"timeout_s": 0.001})
+    container = build_container(settings, embedder=embedder)
+    with TestClient(create_app(container=container)) as client:
+        doc = client.post("/v1/documents", files={"file": ("report.pdf", REPORT)}).json()["id"]
+        Worker(container).run_until_idle()
+        r = client.get(f"/v1/documents/{doc}/pages/1/image")
+        assert r.status_code == 503 and r.json()["error"] == "unavailable"
+        assert "took longer than" in r.json()["message"]
+        body = client.get(f"/v1/documents/{doc}/passage?start=0&end=16").json()
+        assert body["text"] == "Quarterly report" and body["page_start"] == 1
+        assert body["renderable"] is False and "took longer" in body["unrenderable_reason"]
+    container.close()
