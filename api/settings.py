@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import ipaddress
 import os
 from pathlib import Path
 
@@ -232,6 +233,10 @@ class Settings(BaseSettings):
     # PATCH or DELETE from a browser, e.g. "https://wiki.example.com" ("*": any).
     allowed_hosts: str = ""
     allowed_origins: str = ""
+    # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: addresses
+    # or networks (10.0.0.0/8), comma-separated; "*": any peer. Empty: none, the peer
+    # address is the client (rate limits, audit, the loopback check of /metrics).
+    forwarded_allow_ips: str = ""
     log_format: LogFormat = LogFormat.AUTO
     metrics: MetricsSettings = MetricsSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
@@ -244,6 +249,22 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     viewer: ViewerSettings = ViewerSettings()
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for entry in (e.strip() for e in value.split(",")):
+            if entry and entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+    @property
+    def forwarded_allow_list(self) -> list[str]:
+        """GROUNDED_FORWARDED_ALLOW_IPS as a list (empty: trust no proxy)."""
+        return [e.strip() for e in self.forwarded_allow_ips.split(",") if e.strip()]
 
     @property
     def db_url(self) -> str:
