@@ -8,10 +8,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
 import anyio
 from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import errors, offline_docs
 from api.container import Container, build_container
@@ -30,6 +32,7 @@ from api.routes import (
     keys,
     metrics,
     openai_compat,
+    passages,
     search,
     sources,
 )
@@ -136,6 +139,19 @@ def check_bind(settings: Settings) -> None:
         )
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for `grounded serve`. Proxy headers are create_app's to honour
+    (GROUNDED_FORWARDED_ALLOW_IPS), not uvicorn's, whose default believes 127.0.0.1."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "proxy_headers": False,
+        # Uvicorn's own lines go through the root logger (JSON); the app logs each request.
+        "log_config": None,
+        "access_log": False,
+    }
+
+
 def _hint_first_key(container: Container) -> None:
     """Say how to make the first admin key while none exists (every request needs one)."""
     if not container.settings.auth.enabled:
@@ -181,7 +197,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     errors.install(app)
     app.include_router(health.router)  # open: probes need no key
     app.include_router(metrics.router)  # its own token or loopback (GROUNDED_METRICS__TOKEN)
-    routers = (collections, sources, jobs, documents, search, chat, conversations, keys)
+    routers = (collections, sources, jobs, documents, passages, search, chat, conversations, keys)
     for module in (*routers, openai_compat):
         # Every other route needs a valid key (per-route roles add a 403) and is rate-limited.
         app.include_router(
@@ -207,5 +223,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     hosts, origins = settings.allowed_host_names, settings.allowed_origin_names
     app.add_middleware(HostOriginGuard, hosts=hosts, origins=origins)
     app.add_middleware(HttpMetrics, metrics=app_metrics)
-    app.add_middleware(RequestId)  # outermost: every log line of the request carries its id
+    app.add_middleware(RequestId)  # every log line of the request carries its id
+    if settings.forwarded_allow_list:  # outermost: everything after sees the real client
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_list)
     return app

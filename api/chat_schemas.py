@@ -19,7 +19,9 @@ class ChatIn(BaseModel):
 
 
 class CitationOut(BaseModel):
-    """A checked citation; `support` (0..1) is how much of the citing sentence `quote` backs."""
+    """A checked citation; `support` (0..1) is how much of the citing sentence `quote` backs.
+    `doc_start`/`doc_end`: the quote's offsets in its document's text, for
+    GET /v1/documents/{document_id}/passage (null when the chunk is gone)."""
 
     index: int
     chunk_id: int | None
@@ -31,6 +33,8 @@ class CitationOut(BaseModel):
     quote: str
     supported: bool
     support: float
+    doc_start: int | None = None
+    doc_end: int | None = None
 
 
 class EvidenceOut(BaseModel):

@@ -61,18 +61,12 @@ def serve(host: str | None = None, port: int | None = None) -> None:
     """Serve the HTTP API only (no worker)."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_app, server_options
 
     settings = _setup(service=True)
     settings.host = host or settings.host  # authentication off is refused off loopback
-    # Uvicorn's own lines go through the root logger (JSON); the app logs each request.
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=port or settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    settings.port = port or settings.port
+    uvicorn.run(create_app(settings), **server_options(settings))
 
 
 @app.command()

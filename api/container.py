@@ -14,6 +14,7 @@ from api.settings import FaissGpu, LLMBackend, Settings
 from data.db import make_engine, make_sessionmaker
 from data.protocols import Reranker
 from ingest.blobs import BlobStore
+from ingest.sourceview import SourceViewer, ViewerConfig
 from llm.types import ChatModel
 from retrieval.embedder import Embedder, SentenceTransformerEmbedder
 from retrieval.embedders import EmbedderRegistry
@@ -40,6 +41,7 @@ class Container:
     lexical: LexicalStore
     blobs: BlobStore
     retriever: Retriever  # the one search every caller uses
+    viewer: SourceViewer  # PDF pages for the source view, in the sandbox
     chat_model: ChatModel | None = None
     reranker: Reranker | None = None  # only when GROUNDED_RERANK__MODEL_PATH is set
     metrics: Metrics = field(default_factory=Metrics)  # this process's, for /metrics
@@ -161,8 +163,21 @@ def build_container(
         lexical=lexical,
         blobs=BlobStore(settings.originals_dir),
         retriever=build_retriever(settings, indexes, embedders, lexical, reranker),
+        viewer=build_viewer(settings),
         chat_model=chat_model or (build_chat_model(settings) if with_llm else None),
         reranker=reranker,
+    )
+
+
+def build_viewer(settings: Settings) -> SourceViewer:
+    """The source view's PDFium runner, limited by GROUNDED_VIEWER__*."""
+    cfg = settings.viewer
+    return SourceViewer(
+        ViewerConfig(
+            timeout_s=cfg.timeout_s,
+            memory_limit_mb=cfg.memory_mb or None,
+            max_concurrent=cfg.max_concurrent,
+        )
     )
 
 

@@ -29,6 +29,7 @@ STATUS: dict[type[e.DomainError], int] = {
     e.InvalidInputError: 422,
     e.TooLargeError: 413,
     e.UnsupportedTypeError: 415,
+    e.UnavailableError: 503,
 }
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 _METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")

@@ -64,18 +64,17 @@ def ingest_paths(
     return _report(container, queued) and ok
 
 
-def process_queue(container: Container, ids: list[int]) -> None:
+def process_queue(container: Container, ids: list[int], worker: Worker | None = None) -> None:
     """Run the queue here (or watch the service's worker run it) until `ids` are done."""
-    worker = Worker(container)
+    worker = worker or Worker(container)
     with tqdm(total=len(ids), unit="doc", desc="indexing") as bar:
+
+        def advance() -> None:
+            bar.n = len(ids) - _pending(container, ids)
+            bar.refresh()
+
         if worker.acquire():
-            try:
-                while worker.run_once():
-                    bar.n = len(ids) - _pending(container, ids)
-                    bar.refresh()
-                    worker.acquire()
-            finally:
-                worker.release()
+            worker.drain(on_job=advance)  # renews the lease during a long job
         # Another worker holds the lease (e.g. `make run`): it does the work, we watch.
         while (left := _pending(container, ids)) > 0:
             bar.n = len(ids) - left

@@ -1,6 +1,7 @@
 """GET /metrics in the Prometheus text format, on a registry of its own per container.
 
-Observed in this process: HTTP requests by route template and status, retrieval latency
+Observed in this process: HTTP requests by route template and status, requests refused
+by a rate limit (by budget), retrieval latency
 (a hook on the Retriever), LLM queue wait (a hook on the bounded queue), time to first
 token, tokens/s and refusals (from each finished answer). Read from SQL at scrape time,
 so they hold for the worker's process too: queue depth, documents and chunks per
@@ -78,6 +79,14 @@ class Metrics:
             registry=r,
         )
         self.refusals = Counter("grounded_refusals", "Questions refused", registry=r)
+        self.rate_limited = Counter(
+            "grounded_rate_limited_requests",
+            "Requests refused with 429 by a key's rate limit, by budget (chat, default)",
+            ["budget"],
+            registry=r,
+        )
+        for budget in ("chat", "default"):  # exported as 0 from the start, so rate() works
+            self.rate_limited.labels(budget)
 
     def watch_sql(self, sessions: sessionmaker[Session]) -> None:
         """Read the SQL figures at every scrape."""

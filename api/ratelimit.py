@@ -16,7 +16,7 @@ from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from api.deps import ScopeDep
+from api.deps import ContainerDep, ScopeDep
 from api.settings import RateLimitSettings
 
 CHAT_PATHS = frozenset({"/v1/chat", "/v1/chat/completions"})
@@ -25,9 +25,10 @@ CHAT_PATHS = frozenset({"/v1/chat", "/v1/chat/completions"})
 class RateLimitedError(Exception):
     """A key spent its budget; it may try again after `retry_after_s` seconds."""
 
-    def __init__(self, message: str, retry_after_s: int) -> None:
+    def __init__(self, message: str, retry_after_s: int, budget: str) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.budget = budget  # "chat" or "default"
 
 
 class RateLimiter:
@@ -50,11 +51,13 @@ class RateLimiter:
         raise RateLimitedError(
             f"rate limit of {item} for {budget} requests reached; retry in {retry_after} s",
             retry_after,
+            budget,
         )
 
 
-def rate_limit(request: Request, scope: ScopeDep) -> None:
-    """A router dependency (api/app.py): spend one request of the caller's budget.
+def rate_limit(request: Request, scope: ScopeDep, container: ContainerDep) -> None:
+    """A router dependency (api/app.py): spend one request of the caller's budget; a
+    refusal is counted in /metrics by budget.
 
     Sync on purpose: a Redis round trip runs in FastAPI's thread pool, not on the loop."""
     limiter: RateLimiter | None = request.app.state.rate_limiter
@@ -64,4 +67,8 @@ def rate_limit(request: Request, scope: ScopeDep) -> None:
         who = f"key:{scope.key_id}"
     else:
         who = f"ip:{request.client.host if request.client else 'unknown'}"
-    limiter.hit(who, chat=request.url.path in CHAT_PATHS)
+    try:
+        limiter.hit(who, chat=request.url.path in CHAT_PATHS)
+    except RateLimitedError as exc:
+        container.metrics.rate_limited.labels(exc.budget).inc()
+        raise

@@ -111,6 +111,40 @@ class SearchOut(BaseModel):
     hits: list[HitOut]
 
 
+class PassagePageOut(BaseModel):
+    """A page a passage touches: its displayed size and the passage's boxes on it."""
+
+    page: int
+    width: float = Field(description="points, as displayed (crop box, rotation applied)")
+    height: float
+    boxes: list[tuple[float, float, float, float]] = Field(
+        description="[x0, y0, x1, y1] fractions (0..1) of the page, origin top-left, one "
+        "per line run of the passage's characters"
+    )
+
+
+class PassageOut(BaseModel):
+    """The document text [start:end] a citation points at, with its context and, for a
+    PDF, where it is on each page it touches (overlay the boxes on .../pages/{n}/image)."""
+
+    document_id: int
+    filename: str
+    media_type: str
+    page_count: int | None
+    page_start: int | None
+    page_end: int | None
+    page_label: str | None = None
+    heading: str | None
+    start: int
+    end: int
+    before: str = Field(description="up to ~600 characters before the passage")
+    text: str
+    after: str = Field(description="up to ~600 characters after the passage")
+    pages: list[PassagePageOut]
+    renderable: bool = Field(description="whether .../pages/{n}/image can show its pages")
+    unrenderable_reason: str | None = None  # why a PDF's pages cannot be shown
+
+
 class ErrorOut(BaseModel):
     """Every error response: a stable code and a human message."""
 

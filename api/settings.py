@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import ipaddress
 import os
 from pathlib import Path
 
@@ -168,6 +169,16 @@ class AuthSettings(BaseModel):
     enabled: bool = True
 
 
+class ViewerSettings(BaseModel):
+    """The source view: PDF pages located and rendered in the sandbox (passage, page image)."""
+
+    timeout_s: float = 20.0  # per request; a PDF that takes longer answers 503 `unavailable`
+    memory_mb: int = 2048  # the rendering process's address space
+    max_concurrent: int = 2  # PDFium processes at once; more requests wait up to timeout_s
+    # How long a browser may reuse a page image before asking again (ETag: then a 304).
+    image_max_age_s: int = 300
+
+
 _STORAGE_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+cluster", "redis+sentinel")
 
 
@@ -222,6 +233,10 @@ class Settings(BaseSettings):
     # PATCH or DELETE from a browser, e.g. "https://wiki.example.com" ("*": any).
     allowed_hosts: str = ""
     allowed_origins: str = ""
+    # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: addresses
+    # or networks (10.0.0.0/8), comma-separated; "*": any peer. Empty: none, the peer
+    # address is the client (rate limits, audit, the loopback check of /metrics).
+    forwarded_allow_ips: str = ""
     log_format: LogFormat = LogFormat.AUTO
     web: bool = True  # the web page at / (GROUNDED_WEB=false: the JSON API only)
     metrics: MetricsSettings = MetricsSettings()
@@ -234,6 +249,23 @@ class Settings(BaseSettings):
     answer: AnswerSettings = AnswerSettings()
     auth: AuthSettings = AuthSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
+    viewer: ViewerSettings = ViewerSettings()
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for entry in (e.strip() for e in value.split(",")):
+            if entry and entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+    @property
+    def forwarded_allow_list(self) -> list[str]:
+        """GROUNDED_FORWARDED_ALLOW_IPS as a list (empty: trust no proxy)."""
+        return [e.strip() for e in self.forwarded_allow_ips.split(",") if e.strip()]
 
     @property
     def db_url(self) -> str:

@@ -8,7 +8,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -170,23 +171,45 @@ class Worker:
         discard(self.c.blobs, sealed)  # a PDF password's pad goes with the job
 
     def run_until_idle(self, timeout_s: float = 3600.0) -> None:
-        """Process jobs until none is queued (used by `grounded ingest` and tests)."""
+        """Wait for the lease, then process jobs until none is queued (`grounded reindex`,
+        tests)."""
         deadline = time.monotonic() + timeout_s
         while not self.acquire():
             if time.monotonic() > deadline:
                 raise TimeoutError("another worker holds the writer lease")
             time.sleep(self.settings.poll_interval_s)
+        self.drain()
+
+    def drain(self, on_job: Callable[[], None] | None = None) -> None:
+        """With the lease just acquired: run jobs until none is queued (`on_job` after
+        each), renewing the lease meanwhile as run_forever does, then give it back."""
         try:
-            while self.run_once():
-                self.acquire()
-            self.checkpoint()
-        finally:
+            with self._renewing():
+                while self.run_once():
+                    if on_job is not None:
+                        on_job()
+                    self.acquire()
+                self.checkpoint()
+        finally:  # after the heartbeat stopped: a late renewal would re-take the lease
             self.release()
+
+    @contextmanager
+    def _renewing(self) -> Iterator[None]:
+        """Renew the lease in a thread while the block runs: a job longer than the TTL
+        keeps it instead of failing its next fenced write."""
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(stop,), daemon=True)
+        beat.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            beat.join(timeout=self.settings.lease_ttl_s)
 
     def run_forever(self) -> None:
         """The service loop: keep the lease fresh, run jobs, idle-checkpoint. A database blip
         or a full disk is waited out with capped backoff; it never ends the loop."""
-        beat = threading.Thread(target=self._heartbeat, daemon=True)
+        beat = threading.Thread(target=self._heartbeat, args=(self._stop,), daemon=True)
         beat.start()
         backoff = Backoff(self.settings.retry_initial_s, self.settings.retry_max_s)
         try:
@@ -231,9 +254,9 @@ class Worker:
         self.checkpoint()
         return False
 
-    def _heartbeat(self) -> None:
-        """Renew the lease while a long job runs, so nobody takes it over."""
-        while not self._stop.wait(self.settings.lease_ttl_s / 3):
+    def _heartbeat(self, stop: threading.Event) -> None:
+        """Renew the lease while a long job runs, so nobody takes it over, until `stop`."""
+        while not stop.wait(self.settings.lease_ttl_s / 3):
             if not self._leader:
                 continue
             try:

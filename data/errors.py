@@ -64,3 +64,16 @@ class EmbedderMismatchError(DomainError):
 
 class LeaseLostError(Exception):
     """This process no longer holds the writer lease; it must stop writing."""
+
+
+class NotRenderableError(ConflictError):
+    """A document whose pages cannot be shown as images: not a PDF, or one PDFium cannot
+    open without the password (which is not kept after indexing) or cannot render."""
+
+    code = "not_renderable"
+
+
+class UnavailableError(DomainError):
+    """The server cannot do it now (e.g. rendering ran past its time limit); may work later."""
+
+    code = "unavailable"

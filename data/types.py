@@ -76,3 +76,28 @@ class ChunkSpan:
     page_end: int | None
     page_label: str | None
     heading: str | None
+
+
+# A rectangle (left, top, right, bottom): in PDF page space (y up) inside ingest/pageview.py,
+# as fractions of the displayed page (origin top-left) once returned.
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class PageSpanText:
+    """A page's stored text and the part [start:end] of it that is asked for."""
+
+    page: int  # 1-based
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class PageBoxes:
+    """A page's displayed size in points and the line boxes of the asked characters on it."""
+
+    page: int
+    width: float
+    height: float
+    boxes: list[Box]

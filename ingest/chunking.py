@@ -80,7 +80,7 @@ class TokenChunker:
         tokens = self._tokenize(doc)
         if tokens.n == 0:
             return []
-        layout = _Layout.of(doc)
+        layout = Layout.of(doc)
         return [
             layout.span(doc.text, ordinal, int(tokens.starts[i]), int(tokens.ends[j - 1]), count)
             for ordinal, (i, j, count) in enumerate(self._plan(tokens))
@@ -211,7 +211,7 @@ def _best_cut(levels: np.ndarray, lo: int, hi: int, *, prefer: int) -> int | Non
 
 
 @dataclass(frozen=True)
-class _Layout:
+class Layout:
     """Pages and sections of one document, sorted, with their starts ready for bisect."""
 
     pages: list[PageSpan]
@@ -220,7 +220,7 @@ class _Layout:
     section_starts: list[int]
 
     @classmethod
-    def of(cls, doc: ParsedDocument) -> _Layout:
+    def of(cls, doc: ParsedDocument) -> Layout:
         """Sort the document's pages and sections by start offset."""
         pages = sorted(doc.pages, key=lambda p: p.start)
         sections = sorted(doc.sections, key=lambda s: s.start)

@@ -41,13 +41,38 @@ def parse_in_subprocess(
     memory_limit_mb: int | None = None,
 ) -> ParsedDocument:
     """Parse the file at `data_path` with `parser` ("pkg.module:function") in a child process."""
-    resolve(parser)  # fail fast, in the caller, on a mistyped parser path
-    ctx = _get_context(parser)
+    result: ParsedDocument = run_in_subprocess(
+        parser,
+        data_path,
+        {"password": password},
+        timeout_s=timeout_s,
+        memory_limit_mb=memory_limit_mb,
+    )
+    return result
+
+
+def run_in_subprocess(
+    target: str,
+    data_path: str,
+    kwargs: dict[str, Any],
+    *,
+    timeout_s: float,
+    memory_limit_mb: int | None = None,
+    what: str = "parsing",
+) -> Any:
+    """`target(bytes of data_path, **kwargs)` ("pkg.module:function") in a child process.
+
+    Its ParseErrors come back as they were raised; a hang past `timeout_s` is a
+    ParseTimeoutError ("<what> took longer than ..."), a crash or any other failure a
+    CorruptError. The result must be picklable.
+    """
+    resolve(target)  # fail fast, in the caller, on a mistyped function path
+    ctx = _get_context(target)
     receiver, sender = ctx.Pipe(duplex=False)
     proc = ctx.Process(
         target=_child,
-        args=(parser, data_path, password, memory_limit_mb, sender),
-        name=f"parse:{Path(data_path).name}",
+        args=(target, data_path, kwargs, memory_limit_mb, what, sender),
+        name=f"{what}:{Path(data_path).name}",
         daemon=True,
     )
     exit_wait_s = 0.0  # unless the child has answered, kill it at once
@@ -57,7 +82,7 @@ def parse_in_subprocess(
         sender.close()  # else the parent's copy hides the child's death (no EOF)
         # Read before joining: a large result would block the child on a full pipe.
         if not receiver.poll(timeout_s):
-            raise ParseTimeoutError(f"parsing took longer than {timeout_s:g} s")
+            raise ParseTimeoutError(f"{what} took longer than {timeout_s:g} s")
         try:
             status, payload = receiver.recv()
         except EOFError:
@@ -122,30 +147,31 @@ def _get_context(parser: str) -> ForkServerContext:
 
 
 def _child(
-    parser: str,
+    target: str,
     data_path: str,
-    password: str | None,
+    kwargs: dict[str, Any],
     memory_limit_mb: int | None,
+    what: str,
     conn: Connection,
 ) -> None:
-    """Child side: parse and send ("ok", doc) or ("error", ParseError) to the parent."""
+    """Child side: run and send ("ok", result) or ("error", ParseError) to the parent."""
     result: tuple[str, object]
     try:
         if memory_limit_mb is not None:
             _limit_memory(memory_limit_mb)
         data = Path(data_path).read_bytes()
-        result = ("ok", resolve(parser)(data, password=password))
+        result = ("ok", resolve(target)(data, **kwargs))
     except ParseError as exc:
         result = ("error", exc)
     except MemoryError:
         limit = f" (limit {memory_limit_mb} MB)" if memory_limit_mb else ""
-        result = ("error", CorruptError(f"ran out of memory while parsing{limit}"))
+        result = ("error", CorruptError(f"ran out of memory while {what}{limit}"))
     except Exception as exc:  # a parser bug or library failure still must not escape as-is
-        result = ("error", CorruptError(f"parser failed: {type(exc).__name__}: {exc}"))
+        result = ("error", CorruptError(f"{what} failed: {type(exc).__name__}: {exc}"))
     try:
         conn.send(result)
     except Exception as exc:  # e.g. an unpicklable result
-        conn.send(("error", CorruptError(f"cannot return the parse result: {exc}")))
+        conn.send(("error", CorruptError(f"cannot return the result of {what}: {exc}")))
     finally:
         conn.close()
 

@@ -52,40 +52,50 @@ def _quoted(c: Citation) -> dict[str, object]:
     }
 
 
-def citation_out(c: Citation) -> CitationOut:
-    """Wire form of a fresh citation."""
-    return CitationOut(**_quoted(c), supported=c.supported, support=round(c.support, 4))
+def _doc_span(c: Citation, starts: dict[int, int]) -> dict[str, int | None]:
+    """The quote's offsets in its document, where its chunk still exists."""
+    base = starts.get(c.source.chunk_id)
+    if base is None:
+        return {"doc_start": None, "doc_end": None}
+    return {"doc_start": base + c.quote_start, "doc_end": base + c.quote_end}
+
+
+def citation_out(c: Citation, starts: dict[int, int] | None = None) -> CitationOut:
+    """Wire form of a fresh citation; `starts` maps chunk ids to their document offsets."""
+    return CitationOut(
+        **_quoted(c),
+        **_doc_span(c, starts or {}),
+        supported=c.supported,
+        support=round(c.support, 4),
+    )
 
 
 def evidence_out(quotes: list[Citation], starts: dict[int, int]) -> list[EvidenceOut]:
     """Wire form of evidence quotes; `starts` maps chunk ids to their document offsets."""
-    out = []
-    for c in quotes:
-        base = starts.get(c.source.chunk_id)
-        out.append(
-            EvidenceOut(
-                **_quoted(c),
-                start=c.quote_start,
-                end=c.quote_end,
-                doc_start=base + c.quote_start if base is not None else None,
-                doc_end=base + c.quote_end if base is not None else None,
-                score=round(c.support, 4),
-            )
+    return [
+        EvidenceOut(
+            **_quoted(c),
+            **_doc_span(c, starts),
+            start=c.quote_start,
+            end=c.quote_end,
+            score=round(c.support, 4),
         )
-    return out
+        for c in quotes
+    ]
 
 
 def chat_out(service: ChatService, final: Final, conversation_id: int, message_id: int) -> ChatOut:
     """The response body (also the payload of the final SSE event)."""
     mark = service.config.unsupported == Unsupported.MARK
+    starts = service.chunk_starts([*final.citations, *final.evidence])
     return ChatOut(
         conversation_id=conversation_id,
         message_id=message_id,
         answer=final.answer,
         refused=final.refused,
         mode=final.mode,
-        citations=[citation_out(c) for c in final.citations],
-        evidence=evidence_out(final.evidence, service.chunk_starts(final.evidence)),
+        citations=[citation_out(c, starts) for c in final.citations],
+        evidence=evidence_out(final.evidence, starts),
         unverified=[UnverifiedOut(text=u.text, reason=u.reason) for u in final.unverified]
         if mark
         else [],

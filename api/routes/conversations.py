@@ -44,6 +44,8 @@ def stored_citation(r: CitationRecord) -> CitationOut:
         quote=r.quote,
         supported=r.supported,
         support=r.support,
+        doc_start=r.doc_start,
+        doc_end=r.doc_end,
     )
 
 

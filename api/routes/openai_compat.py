@@ -95,8 +95,9 @@ def _extras(
     service: ChatService, final: Final, conversation_id: int, message_id: int
 ) -> dict[str, Any]:
     mark = service.config.unsupported == Unsupported.MARK
+    starts = service.chunk_starts(final.citations)
     return {
-        "citations": [citation_out(c).model_dump() for c in final.citations],
+        "citations": [citation_out(c, starts).model_dump() for c in final.citations],
         "grounded": {
             "refused": final.refused,
             "mode": final.mode,

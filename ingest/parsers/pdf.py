@@ -67,7 +67,7 @@ def normalize(text: str) -> str:
 
 
 def _parse(data: bytes, password: str | None) -> ParsedDocument:
-    pdf = _open(data, password)
+    pdf = open_pdf(data, password)
     try:
         page_count = len(pdf)
         if page_count == 0:
@@ -92,7 +92,7 @@ def _parse(data: bytes, password: str | None) -> ParsedDocument:
     return ParsedDocument(text=text, pages=pages, sections=sections, page_count=page_count)
 
 
-def _open(data: bytes, password: str | None) -> pypdfium2.PdfDocument:
+def open_pdf(data: bytes, password: str | None) -> pypdfium2.PdfDocument:
     """Open the document, turning PDFium's load errors into specific ParseErrors."""
     import pypdfium2 as pdfium  # lazy: importing this module must not load PDFium
 

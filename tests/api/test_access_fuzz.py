@@ -177,6 +177,8 @@ def _read_all(audit: Audit, world: World, key: Key, owners: dict[int, int | None
     for doc, owner in world.documents.items():
         _probe(audit, key, f"/v1/documents/{doc}", "document", owner)
         _probe(audit, key, f"/v1/documents/{doc}/original", "original", owner)
+        _probe(audit, key, f"/v1/documents/{doc}/passage?start=0&end=40", "passage", owner)
+        _probe(audit, key, f"/v1/documents/{doc}/pages/1/image", "page-image", owner)
     for cid, owner_key in owners.items():  # another key's is a 404 even with the same grants
         r = audit.send(key, "GET", f"/v1/conversations/{cid}", "conversation")
         expected = 200 if owner_key == key.key_id else 404

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
 from api.app import create_app
@@ -144,3 +145,28 @@ def test_bad_values_fail_at_startup(field: str, value: str) -> None:
 def test_on_by_default_in_memory() -> None:
     defaults = RateLimitSettings()
     assert defaults.enabled and defaults.storage == "memory://"
+
+
+def rate_limited_counts(client: TestClient) -> dict[str, float]:
+    """grounded_rate_limited_requests_total by budget, read from /metrics."""
+    r = client.get("/metrics")
+    assert r.status_code == 200, r.text
+    return {
+        s.labels["budget"]: s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+        if s.name == "grounded_rate_limited_requests_total"
+    }
+
+
+def test_429s_are_counted_in_metrics_by_budget(memory: Container) -> None:
+    key = new_key(memory, Role.ADMIN)
+    # /metrics is served to loopback clients (no metrics token in these settings).
+    with TestClient(create_app(container=memory), client=("127.0.0.1", 50000)) as client:
+        assert rate_limited_counts(client) == {"chat": 0.0, "default": 0.0}
+        assert [chat(client, key) for _ in range(5)] == [422, 422, 422, 429, 429]
+        statuses = [
+            client.get("/v1/collections", headers=bearer(key)).status_code for _ in range(6)
+        ]
+        assert statuses == [200] * 5 + [429]
+        assert rate_limited_counts(client) == {"chat": 2.0, "default": 1.0}

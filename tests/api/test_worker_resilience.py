@@ -23,6 +23,7 @@ from sqlalchemy import Engine, event, select, text
 
 from api.app import create_app
 from api.container import Container, build_container
+from api.ingest_cli import process_queue
 from api.settings import Settings
 from api.worker import Worker
 from data.leases import WRITER
@@ -162,6 +163,29 @@ def test_a_failed_renewal_during_a_long_job_does_not_stop_the_heartbeat(
     messages = [r.getMessage() for r in caplog.records]
     assert any("could not renew the writer lease" in m for m in messages)
     assert not any("deposed" in m or "lost the writer lease" in m for m in messages)
+
+
+def slow_after_parse(step: str) -> None:
+    if step == "after_parse":
+        time.sleep(2.5)  # a long job: two and a half lease TTLs
+
+
+@pytest.mark.parametrize("runner", ["run_until_idle", "grounded ingest"])
+def test_a_job_longer_than_the_lease_keeps_it_outside_the_service_loop(
+    client: TestClient, container: Container, runner: str
+) -> None:
+    """`grounded ingest` and run_until_idle did not renew the lease: the fenced write after
+    a job step longer than the TTL failed with LeaseLostError (issue 15 review)."""
+    container.settings.worker.lease_ttl_s = 1.0  # renewed every 0.33 s
+    doc_id = upload(client, "long.txt")
+    worker = Worker(container, holder="one-shot", on_step=slow_after_parse)
+    if runner == "run_until_idle":
+        worker.run_until_idle()
+    else:
+        process_queue(container, [doc_id], worker=worker)
+    assert status_of(container, doc_id) == "indexed"
+    assert client.get("/v1/jobs").json()["items"][0]["attempts"] == 1
+    assert holder(container) is None  # given back at the end, not re-taken by a renewal
 
 
 def _pg_admin(sql: str) -> None:

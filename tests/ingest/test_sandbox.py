@@ -66,7 +66,7 @@ def test_parse_error_crosses_the_process_boundary(pid_file: tuple[str, Path]) ->
 
 
 def test_unknown_exception_becomes_corrupt(pid_file: tuple[str, Path]) -> None:
-    with pytest.raises(CorruptError, match="parser failed: KeyError"):
+    with pytest.raises(CorruptError, match="parsing failed: KeyError"):
         _run("buggy", pid_file[0])
 
 
