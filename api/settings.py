@@ -168,6 +168,15 @@ class AuthSettings(BaseModel):
     enabled: bool = True
 
 
+class AuditSettings(BaseModel):
+    """The audit log (data/audit.py): who did what, when, from where, with what outcome."""
+
+    enabled: bool = True
+    # False: a search's or chat's question text is not stored (its hash still is).
+    keep_questions: bool = True
+    retention_days: float = Field(180.0, gt=0)  # the worker prunes older events hourly
+
+
 _STORAGE_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+cluster", "redis+sentinel")
 
 
@@ -233,6 +242,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = AnswerSettings()
     auth: AuthSettings = AuthSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
+    audit: AuditSettings = AuditSettings()
 
     @property
     def db_url(self) -> str:
