@@ -453,3 +453,20 @@ def test_cli_changes_are_recorded_and_exported_as_json_lines(tmp_path: Path, db_
     assert future.returncode == 0 and future.stdout == ""
     bad = grounded(home, "audit", "export", "--since", "soon")
     assert bad.returncode == 1 and "--since" in bad.stderr
+
+
+def test_get_audit_is_documented_with_its_errors(tmp_path: Path) -> None:
+    schema = create_app(make_settings(tmp_path, "sqlite://")).openapi()
+    op = schema["paths"]["/v1/audit"]["get"]
+    assert {"401", "403", "422", "429"} <= set(op["responses"])
+    params = {p["name"] for p in op["parameters"]}
+    assert params == {
+        "since",
+        "until",
+        "action",
+        "key_id",
+        "collection",
+        "outcome",
+        "limit",
+        "cursor",
+    }
