@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import errors, offline_docs
+from api.audit import AuditTrail
 from api.container import Container, build_container
 from api.deps import get_scope
 from api.metrics import HttpMetrics, app_metrics
@@ -23,6 +24,7 @@ from api.origin import HostOriginGuard
 from api.ratelimit import RateLimiter, rate_limit
 from api.request_log import RequestId
 from api.routes import (
+    audit,
     chat,
     collections,
     conversations,
@@ -197,7 +199,18 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     errors.install(app)
     app.include_router(health.router)  # open: probes need no key
     app.include_router(metrics.router)  # its own token or loopback (GROUNDED_METRICS__TOKEN)
-    routers = (collections, sources, jobs, documents, passages, search, chat, conversations, keys)
+    routers = (
+        collections,
+        sources,
+        jobs,
+        documents,
+        passages,
+        search,
+        chat,
+        conversations,
+        keys,
+        audit,
+    )
     for module in (*routers, openai_compat):
         # Every other route needs a valid key (per-route roles add a 403) and is rate-limited.
         app.include_router(
@@ -220,6 +233,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         json_bytes=int(settings.max_json_mb * 1_000_000),
         upload_prefixes=(documents.router.prefix,),
     )
+    # Outside BodyLimit (an upload cut off at the limit is recorded as its 413), inside
+    # the Host/Origin guard (a request it refuses reaches no route, so names no action).
+    app.add_middleware(AuditTrail, settings=settings.audit)
     hosts, origins = settings.allowed_host_names, settings.allowed_origin_names
     app.add_middleware(HostOriginGuard, hosts=hosts, origins=origins)
     app.add_middleware(HttpMetrics, metrics=app_metrics)

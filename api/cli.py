@@ -1,5 +1,5 @@
 """The `grounded` command line: run, serve, worker, migrate, ingest, reindex, search, ask,
-keys."""
+keys, audit."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from typing import Annotated
 
 import typer
 
+from api.audit_cli import app as audit_app
 from api.cli_common import DEBUG_ENV, load_settings, run_cli
 from api.keys_cli import app as keys_app
 from api.settings import Settings
 
 app = typer.Typer(add_completion=False, help="Grounded: answers from your own documents.")
 app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 log = logging.getLogger("grounded")
 
 

@@ -9,9 +9,10 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from api.audit import intent_of
 from api.container import Container
 from data.errors import ForbiddenError, UnauthorizedError
-from data.keys import authenticate
+from data.keys import authenticate, prefix_of
 from data.pagination import MAX_ID
 from data.scope import Role, Scope
 
@@ -32,17 +33,30 @@ def get_session(container: Annotated[Container, Depends(get_container)]) -> Iter
 
 
 def get_scope(
+    request: Request,
     container: Annotated[Container, Depends(get_container)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Scope:
     """What the caller's key may see and do (401 without a valid one); everything when
-    authentication is off (allowed only on a loopback address)."""
+    authentication is off (allowed only on a loopback address). Tells the audit log who
+    called, or that authentication failed (with the prefix tried, never the secret)."""
+    intent = intent_of(request)
     if not container.settings.auth.enabled:
+        intent.authenticated = True
         return Scope.everything()
-    if credentials is None:
-        raise UnauthorizedError("an API key is required: send `Authorization: Bearer <key>`")
-    with container.sessions() as session:
-        return authenticate(session, credentials.credentials)
+    key = credentials.credentials if credentials is not None else None
+    intent.key_prefix = prefix_of(key) if key else None
+    try:
+        if key is None:
+            raise UnauthorizedError("an API key is required: send `Authorization: Bearer <key>`")
+        with container.sessions() as session:
+            scope = authenticate(session, key)
+    except UnauthorizedError:
+        intent.auth_failed = True
+        raise
+    intent.authenticated = True
+    intent.key_id = scope.key_id
+    return scope
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]

@@ -10,8 +10,10 @@ import typer
 from sqlalchemy import select
 from tqdm import tqdm
 
+from api.audit_cli import record_cli
 from api.container import Container
 from api.worker import Worker
+from data.audit import Action, Outcome
 from data.errors import DomainError
 from data.models import Document
 from data.scope import Scope
@@ -57,7 +59,26 @@ def ingest_paths(
             except DomainError as exc:
                 ok = False
                 typer.echo(f"refused {path}: {exc.message}", err=True)
+                s.rollback()
+                record_cli(
+                    container.settings,
+                    s,
+                    Action.UPLOAD,
+                    outcome=Outcome.REJECTED,
+                    collection=collection,
+                    summary=name,
+                )
                 continue
+            doc = out.document
+            record_cli(
+                container.settings,
+                s,
+                Action.UPLOAD,
+                collection=collection,
+                object_id=str(doc.id),
+                summary=doc.filename,
+                payload_hash=doc.content_hash,
+            )
             if out.queued:
                 queued.append(out.document.id)
     process_queue(container, queued)

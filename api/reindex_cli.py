@@ -8,8 +8,10 @@ import time
 import typer
 from tqdm import tqdm
 
+from api.audit_cli import record_cli
 from api.container import Container
 from api.worker import Worker
+from data.audit import Action
 from data.jobs import JobStatus
 from data.models import Job
 from data.repositories import get_collection
@@ -26,6 +28,14 @@ def reindex_collection(container: Container, collection: str, source_id: int | N
         job_id = request_reindex(
             s, get_collection(s, collection, scope=Scope.everything()), source_id
         ).id
+        record_cli(
+            container.settings,
+            s,
+            Action.SOURCE_RUN,
+            collection=collection,
+            object_id=str(source_id) if source_id else None,
+            summary=f"job {job_id}",
+        )
     worker = Worker(container)
     runner: threading.Thread | None = None
     if worker.acquire():

@@ -150,3 +150,22 @@ class ErrorOut(BaseModel):
 
     error: str
     message: str
+
+
+class AuditEventOut(BaseModel):
+    """One audit event: who (key id, its name, its prefix), what, on what, from where, how
+    it ended; `payload_hash` is the sha256 of the request body (of the file, for uploads)."""
+
+    id: int
+    at: UtcDatetime
+    action: str
+    outcome: str
+    status: int | None
+    key_id: int | None
+    actor: str | None
+    key_prefix: str | None
+    collection: str | None
+    object_id: str | None
+    payload_hash: str | None
+    summary: str | None
+    client_ip: str | None

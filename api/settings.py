@@ -179,6 +179,15 @@ class ViewerSettings(BaseModel):
     image_max_age_s: int = 300
 
 
+class AuditSettings(BaseModel):
+    """The audit log (data/audit.py): who did what, when, from where, with what outcome."""
+
+    enabled: bool = True
+    # False: a search's or chat's question text is not stored (its hash still is).
+    keep_questions: bool = True
+    retention_days: float = Field(180.0, gt=0)  # the worker prunes older events hourly
+
+
 _STORAGE_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+cluster", "redis+sentinel")
 
 
@@ -250,6 +259,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     viewer: ViewerSettings = ViewerSettings()
+    audit: AuditSettings = AuditSettings()
 
     @field_validator("forwarded_allow_ips")
     @classmethod

@@ -10,13 +10,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import failpoints
 from api.container import Container
+from data import audit
 from data.errors import LeaseLostError
 from data.jobs import claim_next, finish, recover_orphans
 from data.leases import WRITER, release, try_acquire
@@ -29,6 +30,7 @@ from ingest.scheduler import tick
 from ingest.sealed import discard
 
 log = logging.getLogger(__name__)
+_PRUNE_EVERY_S = 3600.0  # audit retention: at the first idle turn, then hourly
 
 
 class Worker:
@@ -67,6 +69,7 @@ class Worker:
         self._stop = threading.Event()
         self._leader = False
         self._last_checkpoint = time.monotonic()
+        self._last_prune: float | None = None
 
     def stop(self) -> None:
         """Ask the loop to finish the current job and exit."""
@@ -121,6 +124,21 @@ class Worker:
         if not self._leader:
             return 0
         return purge_retired(self.processor.w, now or self.clock(), self.settings.retire_after_s)
+
+    def prune_audit(self, now: datetime | None = None) -> int:
+        """Delete audit events older than the retention (`now` default: the clock); leader only."""
+        if not self._leader:
+            return 0
+        self._last_prune = time.monotonic()
+        cutoff = (now or self.clock()) - timedelta(days=self.c.settings.audit.retention_days)
+        with self.c.sessions() as s:
+            n = audit.prune(s, cutoff)
+        if n:
+            log.info("pruned %d audit event(s) older than %s", n, cutoff.isoformat())
+        return n
+
+    def _prune_due(self) -> bool:
+        return self._last_prune is None or time.monotonic() - self._last_prune > _PRUNE_EVERY_S
 
     def run_once(self) -> bool:
         """Run one queued job if there is one; False when the queue is empty."""
@@ -251,6 +269,8 @@ class Worker:
         if self.run_once():
             return True
         self.purge_retired()
+        if self._prune_due():
+            self.prune_audit()
         self.checkpoint()
         return False
 

@@ -66,6 +66,11 @@ def create_key(
     return NewKey(row=row, key=f"{KEY_PREFIX}{prefix}_{secret}")
 
 
+def describe(name: str, role: Role, collections: Sequence[str] | None) -> str:
+    """A key in a few words (for the audit log): whose, which role, which collections."""
+    return f"{name}: {role.value} on {','.join(collections or []) or 'all collections'}"
+
+
 def list_keys(session: Session) -> list[ApiKey]:
     """Every key, revoked ones included, oldest first."""
     return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
@@ -101,6 +106,13 @@ def scope_of(row: ApiKey) -> Scope:
     """What a key may see and do."""
     grants = None if row.collections is None else frozenset(row.collections)
     return Scope(collections=grants, key_id=row.id, role=Role(row.role))
+
+
+def prefix_of(key: str) -> str | None:
+    """The lookup prefix of something shaped like a key (never any of its secret)."""
+    prefix, _, secret = key.removeprefix(KEY_PREFIX).partition("_")
+    shaped = key.startswith(KEY_PREFIX) and secret and len(prefix) == PREFIX_CHARS
+    return prefix if shaped and all(c in "0123456789abcdef" for c in prefix) else None
 
 
 def authenticate(session: Session, key: str) -> Scope:

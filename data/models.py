@@ -19,8 +19,16 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    deferred,
+    mapped_column,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -306,3 +314,55 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(Base):
+    """Who did what, when, from where, with what outcome (data/audit.py). Append-only: the
+    application never changes or deletes a row, but the retention prune does."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_action_at", "action", "at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    key_id: Mapped[int | None] = mapped_column(Integer)  # no FK: keys' rows may change
+    actor: Mapped[str | None] = mapped_column(String(200))  # the key's name, or "cli"
+    key_prefix: Mapped[str | None] = mapped_column(String(16))  # also of a refused key
+    action: Mapped[str] = mapped_column(String(32))  # data.audit.Action
+    collection: Mapped[str | None] = mapped_column(String(300))
+    object_id: Mapped[str | None] = mapped_column(String(100))
+    payload_hash: Mapped[str | None] = mapped_column(String(64))
+    summary: Mapped[str | None] = mapped_column(String(300))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))  # data.audit.Outcome
+    status: Mapped[int | None] = mapped_column(SmallInteger)  # the HTTP status; None: CLI
+
+
+class AuditImmutableError(Exception):
+    """Something tried to change or delete an audit event outside the retention prune."""
+
+
+# The one execution option that lets a bulk DELETE touch audit_events (data.audit.prune).
+AUDIT_PRUNE_OPTION = "grounded_audit_prune"
+
+
+@event.listens_for(AuditEvent, "before_update")
+@event.listens_for(AuditEvent, "before_delete")
+def _refuse_change(_mapper: Any, _conn: Any, target: AuditEvent) -> None:
+    raise AuditImmutableError(f"audit event {target.id} is append-only")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_bulk_change(state: ORMExecuteState) -> None:
+    """ORM bulk UPDATE/DELETE of audit rows: refused, but for the prune's DELETE."""
+    if not (state.is_update or state.is_delete):
+        return
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) != AuditEvent.__tablename__:
+        return
+    if state.is_delete and state.execution_options.get(AUDIT_PRUNE_OPTION):
+        return
+    raise AuditImmutableError("audit events are append-only (only retention prunes them)")

@@ -23,7 +23,7 @@ def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> int:
+def decode_cursor(cursor: str | None, max_id: int = MAX_ID) -> int:
     """The id a cursor points after (0 for none); a malformed cursor is a 422."""
     if not cursor:
         return 0
@@ -31,7 +31,7 @@ def decode_cursor(cursor: str | None) -> int:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, value = raw.split(":", 1)
         after = int(value)
-        if kind != "id" or not 0 <= after <= MAX_ID:
+        if kind != "id" or not 0 <= after <= max_id:
             raise ValueError(raw)
         return after
     except (ValueError, UnicodeDecodeError) as exc:

@@ -12,12 +12,14 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from api.audit import AuditDep, audited
 from api.chat_schemas import ChatIn, ChatOut, CitationOut, EvidenceOut, UnverifiedOut
 from api.chat_service import ChatService, Stored
 from api.deps import ContainerDep, ScopeDep
 from api.errors import describe, responses
 from api.routes.search import to_filters
 from api.streaming import answer_stream
+from data.audit import Action
 from llm.answer import Final, Unsupported
 from llm.types import Citation
 
@@ -102,11 +104,21 @@ def chat_out(service: ChatService, final: Final, conversation_id: int, message_i
     )
 
 
-@router.post("/chat", response_model=ChatOut, responses=ANSWER_RESPONSES)
+@router.post(
+    "/chat",
+    response_model=ChatOut,
+    dependencies=[audited(Action.CHAT)],
+    responses=ANSWER_RESPONSES,
+)
 async def chat(
-    body: ChatIn, container: ContainerDep, scope: ScopeDep, request: Request
+    body: ChatIn, container: ContainerDep, scope: ScopeDep, request: Request, audit: AuditDep
 ) -> ChatOut | StreamingResponse:
     """Answer from the collections with checked citations, or refuse when nothing fits."""
+    audit.about(
+        collection=",".join(body.collections) if body.collections else None,
+        object_id=body.conversation_id,
+        summary=body.message,
+    )
     service = ChatService(container, scope=scope)
     prepared = await anyio.to_thread.run_sync(
         partial(

@@ -7,11 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.exc import IntegrityError
 
+from api.audit import AuditDep, audited
 from api.deps import ContainerDep, ScopeDep, SessionDep, require
 from api.errors import responses
 from api.job_schemas import JobOut, RebuildIn
 from api.routes.jobs import job_out
 from api.schemas import CollectionIn, CollectionOut, Page
+from data.audit import Action
 from data.errors import ConflictError, NotFoundError
 from data.models import Collection
 from data.pagination import DEFAULT_LIMIT, paginate
@@ -38,9 +40,15 @@ def to_out(c: Collection) -> CollectionOut:
     )
 
 
-@router.post("", status_code=201, dependencies=[ADMIN], responses=responses(400, 409, 413, 422))
-def create_collection(body: CollectionIn, session: SessionDep) -> CollectionOut:
+@router.post(
+    "",
+    status_code=201,
+    dependencies=[ADMIN, audited(Action.CREATE_COLLECTION)],
+    responses=responses(400, 409, 413, 422),
+)
+def create_collection(body: CollectionIn, session: SessionDep, audit: AuditDep) -> CollectionOut:
     """Create a collection; its name must be new."""
+    audit.about(collection=body.name)
     coll = Collection(name=body.name, description=body.description)
     session.add(coll)
     try:
@@ -60,26 +68,39 @@ def get_collection_state(name: str, session: SessionDep, scope: ScopeDep) -> Col
     return to_out(coll)
 
 
-@router.delete("/{name}", status_code=202, dependencies=[ADMIN], responses=responses(404, 409, 422))
-def delete_collection(name: str, session: SessionDep, scope: ScopeDep) -> JobOut:
+@router.delete(
+    "/{name}",
+    status_code=202,
+    dependencies=[ADMIN, audited(Action.DELETE_COLLECTION)],
+    responses=responses(404, 409, 422),
+)
+def delete_collection(name: str, session: SessionDep, scope: ScopeDep, audit: AuditDep) -> JobOut:
     """Hide the collection now; documents, vectors, folders and originals go in the background."""
     _coll, job = request_collection_delete(session, name, scope=scope)
+    audit.about(summary=f"job {job.id}")
     return job_out(session, job)
 
 
 @router.post(
     "/{name}/rebuild",
     status_code=202,
-    dependencies=[ADMIN],
+    dependencies=[ADMIN, audited(Action.REBUILD)],
     responses=responses(400, 403, 404, 409, 413, 422),
 )
 def rebuild(
-    name: str, body: RebuildIn, session: SessionDep, container: ContainerDep, scope: ScopeDep
+    name: str,
+    body: RebuildIn,
+    session: SessionDep,
+    container: ContainerDep,
+    scope: ScopeDep,
+    audit: AuditDep,
 ) -> JobOut:
     """Re-chunk and re-embed with another model; searches use the old index until the swap."""
+    audit.about(summary=body.embedding_model)
     roots = container.settings.model_root_paths
     coll = get_collection(session, name, scope=scope)
     job = request_rebuild(session, coll, body.embedding_model, roots)
+    audit.about(summary=f"job {job.id}: {body.embedding_model}")
     return job_out(session, job)
 
 

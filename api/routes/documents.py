@@ -8,11 +8,13 @@ from typing import Annotated, BinaryIO
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 
+from api.audit import AuditDep, AuditIntent, audited
 from api.container import Container
 from api.deps import ContainerDep, IdPath, ScopeDep, SessionDep, require
 from api.errors import responses
 from api.schemas import DocumentOut, Page
 from data import repositories as repo
+from data.audit import Action
 from data.errors import NotFoundError
 from data.models import Collection, Document
 from data.pagination import DEFAULT_LIMIT, paginate
@@ -70,18 +72,31 @@ def _upload(
     return outcome, coll.name if coll else ""
 
 
-@router.post("", status_code=202, dependencies=[EDITOR], responses=_UPLOADED)
+def _about(audit: AuditIntent, doc: Document, collection: str) -> None:
+    audit.about(
+        collection=collection,
+        object_id=doc.id,
+        summary=doc.filename,
+        payload_hash=doc.content_hash,
+    )
+
+
+@router.post(
+    "", status_code=202, dependencies=[EDITOR, audited(Action.UPLOAD)], responses=_UPLOADED
+)
 def upload_document(
     file: Annotated[UploadFile, File()],
     session: SessionDep,
     container: ContainerDep,
     scope: ScopeDep,
     response: Response,
+    audit: AuditDep,
     collection: Annotated[str, Form()] = "default",
     password: Annotated[str | None, Form()] = None,
     replace: Annotated[bool, Form()] = False,
 ) -> DocumentOut:
     """Queue a file for indexing: 202 if work was queued, 200 if these bytes are already in."""
+    audit.about(collection=collection, summary=clean_filename(file.filename))
     outcome, coll = _upload(
         container,
         session,
@@ -94,10 +109,16 @@ def upload_document(
     )
     if not outcome.queued:
         response.status_code = 200
+    _about(audit, outcome.document, coll)
     return to_out(outcome.document, coll)
 
 
-@router.put("/{document_id}", status_code=202, dependencies=[EDITOR], responses=_UPLOADED)
+@router.put(
+    "/{document_id}",
+    status_code=202,
+    dependencies=[EDITOR, audited(Action.REPLACE)],
+    responses=_UPLOADED,
+)
 def replace_document(
     document_id: IdPath,
     file: Annotated[UploadFile, File()],
@@ -105,6 +126,7 @@ def replace_document(
     container: ContainerDep,
     scope: ScopeDep,
     response: Response,
+    audit: AuditDep,
     password: Annotated[str | None, Form()] = None,
 ) -> DocumentOut:
     """Replace a document's content; the old version stays searchable until the new one is."""
@@ -124,6 +146,7 @@ def replace_document(
     )
     if not outcome.queued:
         response.status_code = 200
+    _about(audit, outcome.document, name)
     return to_out(outcome.document, name)
 
 
@@ -156,16 +179,23 @@ def get_document(document_id: IdPath, session: SessionDep, scope: ScopeDep) -> D
 @router.get(
     "/{document_id}/file",
     response_class=FileResponse,
+    dependencies=[audited(Action.DOCUMENT_READ)],
     responses={
         200: {"content": {"*/*": {}}, "description": "The original file"},
         **responses(404, 422),
     },
 )
 def download_document(
-    document_id: IdPath, session: SessionDep, container: ContainerDep, scope: ScopeDep
+    document_id: IdPath,
+    session: SessionDep,
+    container: ContainerDep,
+    scope: ScopeDep,
+    audit: AuditDep,
 ) -> FileResponse:
     """The original bytes as uploaded."""
     doc = repo.get_document(session, document_id, scope=scope)
+    coll = session.get(Collection, doc.collection_id)
+    _about(audit, doc, coll.name if coll else "")
     path = container.blobs.path_for(doc.content_hash)
     if not path.exists():
         raise NotFoundError(f"the original of document {document_id} is no longer stored")
@@ -173,10 +203,16 @@ def download_document(
 
 
 @router.delete(
-    "/{document_id}", status_code=202, dependencies=[EDITOR], responses=responses(404, 409, 422)
+    "/{document_id}",
+    status_code=202,
+    dependencies=[EDITOR, audited(Action.DELETE_DOCUMENT)],
+    responses=responses(404, 409, 422),
 )
-def delete_document(document_id: IdPath, session: SessionDep, scope: ScopeDep) -> DocumentOut:
+def delete_document(
+    document_id: IdPath, session: SessionDep, scope: ScopeDep, audit: AuditDep
+) -> DocumentOut:
     """Hide the document from search now; its rows, vectors and original go in the background."""
     doc = request_delete(session, document_id, scope=scope)
     coll = session.get(Collection, doc.collection_id)
+    _about(audit, doc, coll.name if coll else "")
     return to_out(doc, coll.name if coll else "")

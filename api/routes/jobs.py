@@ -7,10 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
+from api.audit import AuditDep, audited
 from api.deps import IdPath, ScopeDep, SessionDep, require
 from api.errors import responses
 from api.job_schemas import JobIn, JobOut
 from api.schemas import Page
+from data.audit import Action
 from data.jobs import JobStatus, JobType
 from data.models import Collection, Job
 from data.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
@@ -42,11 +44,18 @@ def job_out(s: Session, job: Job) -> JobOut:
     )
 
 
-@router.post("", status_code=202, responses=responses(400, 404, 409, 413, 422))
-def start_job(body: JobIn, session: SessionDep, scope: ScopeDep) -> JobOut:
+@router.post(
+    "",
+    status_code=202,
+    dependencies=[audited(Action.SOURCE_RUN)],
+    responses=responses(400, 404, 409, 413, 422),
+)
+def start_job(body: JobIn, session: SessionDep, scope: ScopeDep, audit: AuditDep) -> JobOut:
     """Queue a re-sync of the collection's folders, or of one; an open one is returned as is."""
+    audit.about(collection=body.collection, object_id=body.source_id)
     coll = get_collection(session, body.collection, scope=scope)
     job = request_reindex(session, coll, body.source_id)
+    audit.about(summary=f"job {job.id}")
     return job_out(session, job)
 
 

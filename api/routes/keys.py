@@ -7,10 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 
+from api.audit import AuditDep, audited
 from api.deps import ScopeDep, SessionDep, require
 from api.errors import responses
 from api.schemas import Page, UtcDatetime
 from data import keys
+from data.audit import Action
 from data.errors import ForbiddenError
 from data.models import ApiKey
 from data.scope import Role
@@ -31,6 +33,8 @@ router = APIRouter(
 # GET /v1/me: any role may read its own key (the web page shows what the role allows). Not
 # under /v1/keys/, where DELETE /v1/keys/{ref} would claim the path too.
 me_router = APIRouter(prefix="/v1", tags=["keys"])
+# Also guards /v1/audit: the log names every collection's documents and questions.
+every_collection = Depends(_every_collection)
 
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -92,17 +96,28 @@ def list_keys(session: SessionDep) -> Page[KeyOut]:
     return Page[KeyOut](items=[key_out(k) for k in keys.list_keys(session)])
 
 
-@router.post("", status_code=201, responses=responses(400, 413, 422))
-def create_key(body: KeyIn, session: SessionDep) -> KeyCreated:
+@router.post(
+    "",
+    status_code=201,
+    dependencies=[audited(Action.KEY_CREATE)],
+    responses=responses(400, 413, 422),
+)
+def create_key(body: KeyIn, session: SessionDep, audit: AuditDep) -> KeyCreated:
     """A new key; `key` is shown only in this answer (only its hash is stored)."""
+    audit.about(summary=keys.describe(body.name, body.role, body.collections))
     new = keys.create_key(session, name=body.name, role=body.role, collections=body.collections)
+    audit.about(object_id=new.row.id)
     return KeyCreated(**key_out(new.row).model_dump(), key=new.key)
 
 
-@router.delete("/{ref}", responses=responses(404, 422))
-def revoke_key(ref: Annotated[str, Path(max_length=20)], session: SessionDep) -> KeyOut:
+@router.delete("/{ref}", dependencies=[audited(Action.KEY_REVOKE)], responses=responses(404, 422))
+def revoke_key(
+    ref: Annotated[str, Path(max_length=20)], session: SessionDep, audit: AuditDep
+) -> KeyOut:
     """Revoke a key by id or prefix: it is refused from the next request on."""
-    return key_out(keys.revoke_key(session, ref))
+    row = keys.revoke_key(session, ref)
+    audit.about(object_id=row.id, summary=f"{row.name} ({row.prefix})")
+    return key_out(row)
 
 
 @me_router.get("/me")

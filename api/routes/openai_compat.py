@@ -23,11 +23,13 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import iterate_in_threadpool
 
+from api.audit import AuditDep, audited
 from api.chat_service import ChatService, Prepared, Stored
 from api.deps import ContainerDep, ScopeDep, SessionDep
 from api.errors import describe, responses
 from api.routes.chat import ANSWER_RESPONSES, citation_out, evidence_out, until_disconnected
 from api.streaming import answer_stream, close_iterator
+from data.audit import Action
 from data.errors import InvalidInputError
 from data.models import Collection
 from data.repositories import collections_query
@@ -117,15 +119,26 @@ def _usage(final: Final) -> dict[str, int]:
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
-@router.post("/chat/completions", response_model=None, responses=ANSWER_RESPONSES)
+@router.post(
+    "/chat/completions",
+    response_model=None,
+    dependencies=[audited(Action.CHAT_COMPLETIONS)],
+    responses=ANSWER_RESPONSES,
+)
 async def chat_completions(
     body: OAIChatRequest,
     container: ContainerDep,
     scope: ScopeDep,
     request: Request,
     response: Response,
+    audit: AuditDep,
 ) -> dict[str, Any] | StreamingResponse:
     """OpenAI chat completions over a collection, with citations in extra fields."""
+    asked = [m for m in body.messages if m.role == "user"]
+    audit.about(
+        collection=None if body.model == RAW_MODEL else _collection(body.model),
+        summary=asked[-1].text() if asked else None,
+    )
     service = ChatService(container, scope=scope)
     limit = body.token_limit(service.config.max_answer_tokens)
     service.config = replace(service.config, max_answer_tokens=limit)
@@ -274,10 +287,17 @@ def list_models(session: SessionDep, scope: ScopeDep) -> dict[str, Any]:
     }
 
 
-@router.post("/embeddings", responses=responses(400, 413, 422))
-def embeddings(body: OAIEmbeddingRequest, container: ContainerDep) -> dict[str, Any]:
+@router.post(
+    "/embeddings",
+    dependencies=[audited(Action.EMBEDDINGS)],
+    responses=responses(400, 413, 422),
+)
+def embeddings(
+    body: OAIEmbeddingRequest, container: ContainerDep, audit: AuditDep
+) -> dict[str, Any]:
     """Vectors from Grounded's embedding model (unit length, as the index uses them)."""
     texts = [body.input] if isinstance(body.input, str) else body.input
+    audit.about(summary=f"{len(texts)} input(s)")
     if not texts or any(not t for t in texts):
         raise InvalidInputError("input must be a non-empty string or list of strings")
     vecs = container.embedder.embed_batch(texts, "passage")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.audit import AuditDep, audited
 from api.deps import ContainerDep, ScopeDep, SessionDep
 from api.errors import responses
 from api.schemas import FiltersIn, HitOut, SearchIn, SearchOut
+from data.audit import Action
 from data.globs import Glob
 from retrieval.search import Filters
 
@@ -23,11 +25,20 @@ def to_filters(body: FiltersIn | None) -> Filters | None:
     return Filters(ids, body.filename, body.page_from, body.page_to)
 
 
-@router.post("/search", responses=responses(400, 404, 409, 413, 422))
+@router.post(
+    "/search",
+    dependencies=[audited(Action.SEARCH)],
+    responses=responses(400, 404, 409, 413, 422),
+)
 def search_chunks(
-    body: SearchIn, session: SessionDep, container: ContainerDep, scope: ScopeDep
+    body: SearchIn,
+    session: SessionDep,
+    container: ContainerDep,
+    scope: ScopeDep,
+    audit: AuditDep,
 ) -> SearchOut:
     """The `top_k` best chunks for the query; `score` is cosine similarity."""
+    audit.about(collection=",".join(body.collections), summary=body.query)
     hits = container.retriever.search(
         session,
         body.query,

@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 from sqlalchemy import func, select
 
+from api.audit import AuditDep, audited
 from api.deps import ContainerDep, IdPath, ScopeDep, SessionDep, require
 from api.errors import responses
 from api.job_schemas import JobOut, SourceIn, SourceOut, SourcePatch
 from api.routes.jobs import job_out
 from api.schemas import Page
+from data.audit import Action
 from data.models import Collection, Document, Source
 from data.repositories import get_collection
 from data.repositories import get_source as find_source
@@ -45,17 +47,25 @@ def source_out(s: SessionDep, src: Source) -> SourceOut:
 @router.post(
     "/collections/{name}/sources",
     status_code=201,
+    dependencies=[audited(Action.SOURCE_CREATE)],
     responses=responses(400, 403, 404, 409, 413, 422),
 )
 def add_source(
-    name: str, body: SourceIn, session: SessionDep, container: ContainerDep, scope: ScopeDep
+    name: str,
+    body: SourceIn,
+    session: SessionDep,
+    container: ContainerDep,
+    scope: ScopeDep,
+    audit: AuditDep,
 ) -> dict[str, SourceOut | JobOut]:
     """Watch a folder; its first sync is queued at once and returned as `job`."""
+    audit.about(summary=body.path)
     coll = get_collection(session, name, scope=scope)
     spec = SourceSpec(**body.model_dump())
     src, job = create_source(
         session, coll, spec, container.settings.source_root_paths, datetime.now(UTC)
     )
+    audit.about(object_id=src.id)
     return {"source": source_out(session, src), "job": job_out(session, job)}
 
 
@@ -75,13 +85,18 @@ def get_source(source_id: IdPath, session: SessionDep, scope: ScopeDep) -> Sourc
     return source_out(session, find_source(session, source_id, scope=scope))
 
 
-@router.patch("/sources/{source_id}", responses=responses(400, 404, 413, 422))
+@router.patch(
+    "/sources/{source_id}",
+    dependencies=[audited(Action.SOURCE_UPDATE)],
+    responses=responses(400, 404, 413, 422),
+)
 def change_source(
-    source_id: IdPath, body: SourcePatch, session: SessionDep, scope: ScopeDep
+    source_id: IdPath, body: SourcePatch, session: SessionDep, scope: ScopeDep, audit: AuditDep
 ) -> SourceOut:
     """Change the schedule, time zone, globs, or pause/resume; omitted fields stay."""
     src = find_source(session, source_id, scope=scope)
     sent = body.model_fields_set
+    audit.about(collection=_collection_name(session, src), summary=", ".join(sorted(sent)))
     spec = SourceSpec(
         schedule=body.schedule,
         timezone=body.timezone,
@@ -93,12 +108,26 @@ def change_source(
     return source_out(session, update_source(session, src, spec, datetime.now(UTC)))
 
 
-@router.delete("/sources/{source_id}", status_code=202, responses=responses(404, 422))
+@router.delete(
+    "/sources/{source_id}",
+    status_code=202,
+    dependencies=[audited(Action.SOURCE_DELETE)],
+    responses=responses(404, 422),
+)
 def delete_source(
-    source_id: IdPath, session: SessionDep, scope: ScopeDep, keep_documents: bool = False
+    source_id: IdPath,
+    session: SessionDep,
+    scope: ScopeDep,
+    audit: AuditDep,
+    keep_documents: bool = False,
 ) -> dict[str, int]:
     """Stop watching; its documents are deleted in the background unless `keep_documents`."""
-    n = remove_source(
-        session, find_source(session, source_id, scope=scope), keep_documents=keep_documents
-    )
+    src = find_source(session, source_id, scope=scope)
+    audit.about(collection=_collection_name(session, src), summary=src.path)
+    n = remove_source(session, src, keep_documents=keep_documents)
     return {"documents": n}
+
+
+def _collection_name(s: SessionDep, src: Source) -> str | None:
+    coll = s.get(Collection, src.collection_id)
+    return coll.name if coll else None

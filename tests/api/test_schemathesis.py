@@ -2,7 +2,8 @@
 
 The app runs on SQLite with a scripted chat model (the words do not matter here) and one
 indexed document, so ids 1 and the "default" collection exist. Authentication is on and
-every call sends an admin key, so every operation, /v1/keys included, is reached.
+every call sends an admin key, so every operation, /v1/keys and /v1/audit included, is
+reached.
 Generation is derandomized with a bounded number of examples per operation, so a run is
 repeatable and takes about a minute on 2 cores.
 """
