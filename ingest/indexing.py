@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from functools import partial
 
@@ -31,7 +29,6 @@ from ingest.writer import Writer
 log = logging.getLogger(__name__)
 # Texts per embedder call: between calls the indexer checks its document is still wanted.
 EMBED_STEP = 256
-PARSE_POLL_S = 0.25  # how often a parse that runs meanwhile is checked on
 
 
 class _Superseded(Exception):
@@ -101,7 +98,8 @@ class DocumentIndexer:
         wanted = partial(self._wanted, doc_id, payload)
         report = JobProgress(self.w, job_id)
         try:
-            parsed = self._parse_meanwhile(str(payload["format"]), payload, report, between)
+            parse = partial(self.parse, str(payload["format"]), payload, report.pages)
+            parsed = report.parse(parse, between)
             self.w.on_step("after_parse")
             self._check_size(parsed)
             if not wanted():
@@ -126,33 +124,6 @@ class DocumentIndexer:
                 s.commit()
             return Outcome("superseded")
         return self._commit(doc_id, job_id, payload, parsed, spans, vectors, embedded, mtime_ns)
-
-    def _parse_meanwhile(
-        self,
-        fmt: str,
-        payload: dict[str, object],
-        report: JobProgress,
-        between: Callable[[], None] | None,
-    ) -> ParsedDocument:
-        """Parse in the sandbox, reporting pages; with `between`, the wait for the child is
-        spent in `between()` (in this thread: the parse runs in a helper thread)."""
-        report.update(stage="parsing")
-        report.save(force=True)
-        if between is None:
-            parsed = self.parse(fmt, payload, on_progress=report.pages)
-        else:
-            with ThreadPoolExecutor(1, thread_name_prefix="parse") as pool:
-                future = pool.submit(self.parse, fmt, payload, on_progress=report.pages)
-                while True:
-                    try:
-                        parsed = future.result(timeout=PARSE_POLL_S)
-                        break
-                    except FutureTimeout:
-                        between()
-                        report.save()
-        if parsed.page_count:
-            report.update(pages_parsed=parsed.page_count, pages_total=parsed.page_count)
-        return parsed
 
     def parse(
         self,

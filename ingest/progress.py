@@ -10,12 +10,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from data.models import Job
+from data.types import ParsedDocument
 from ingest.writer import Writer
 
 SAVE_EVERY_S = 1.0  # pollers see movement without a write per page or per batch
+PARSE_POLL_S = 0.25  # how often a parse that runs meanwhile is checked on
 
 
 class JobProgress:
@@ -42,6 +46,29 @@ class JobProgress:
         self.update(pages_parsed=done, pages_total=total)
         if threading.get_ident() == self._owner:
             self.save()
+
+    def parse(
+        self, parse: Callable[[], ParsedDocument], between: Callable[[], None] | None
+    ) -> ParsedDocument:
+        """Run `parse` as stage "parsing"; with `between`, the parse runs in a helper thread
+        (it only waits on the sandbox child) and the wait is spent in `between()` here."""
+        self.update(stage="parsing")
+        self.save(force=True)
+        if between is None:
+            parsed = parse()
+        else:
+            with ThreadPoolExecutor(1, thread_name_prefix="parse") as pool:
+                future = pool.submit(parse)
+                while True:
+                    try:
+                        parsed = future.result(timeout=PARSE_POLL_S)
+                        break
+                    except FutureTimeout:
+                        between()
+                        self.save()
+        if parsed.page_count:
+            self.update(pages_parsed=parsed.page_count, pages_total=parsed.page_count)
+        return parsed
 
     def batch(self, between: Callable[[], None] | None, done: int, total: int) -> None:
         """After an embedding batch (seconds of work each): save, then give other work its
