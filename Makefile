@@ -54,6 +54,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/answers.py $(ANSWERS_ARGS)
 	$(BIN)/python bench/prompt_styles.py
 	$(BIN)/python bench/auth_overhead.py
+	$(BIN)/python bench/html_main.py
+	$(BIN)/python bench/long_jobs.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check data ingest retrieval llm api tests

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -68,6 +68,12 @@ class DocumentOut(BaseModel):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     indexed_at: UtcDatetime | None = None
+    progress: dict[str, Any] | None = Field(
+        None,
+        description="while queued or processing: its job's job_id, job_status, stage "
+        "(parsing, chunking, embedding), pages_parsed/pages_total, chunks_total, "
+        "chunks_embedded/chunks_to_embed; null otherwise",
+    )
 
 
 class FiltersIn(BaseModel):

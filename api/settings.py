@@ -97,6 +97,11 @@ class WorkerSettings(BaseModel):
     retry_max_s: float = 30.0
     # /readyz: the writer's last lease renewal must be younger than this (0 = lease_ttl_s).
     heartbeat_max_age_s: float = 0.0
+    # Uploads up to this size are small: claimed before larger ones, and run while a large
+    # one parses and between its embedding batches (0 = first come, first served).
+    small_job_mb: float = 2.0
+    # A large upload queued this long is taken in its turn even while small ones wait.
+    large_job_max_wait_s: float = 300.0
 
 
 class RetrievalSettings(BaseModel):

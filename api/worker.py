@@ -19,7 +19,7 @@ from api import failpoints
 from api.container import Container
 from data import audit
 from data.errors import LeaseLostError
-from data.jobs import claim_next, finish, recover_orphans
+from data.jobs import SizeClasses, claim_next, finish, recover_orphans
 from data.leases import WRITER, release, try_acquire
 from data.models import Collection, Document, Job
 from data.retry import Backoff, is_transient
@@ -31,6 +31,8 @@ from ingest.sealed import discard
 
 log = logging.getLogger(__name__)
 _PRUNE_EVERY_S = 3600.0  # audit retention: at the first idle turn, then hourly
+# Longest run of small uploads inside one pause of a large one, so it too moves on.
+INTERLEAVE_S = 30.0
 
 
 class Worker:
@@ -58,6 +60,10 @@ class Worker:
             max_file_mb=ing.max_upload_mb,
             max_chars=ing.max_chars,
         )
+        self.classes = SizeClasses(
+            small_bytes=int(self.settings.small_job_mb * 1_000_000),
+            max_wait_s=self.settings.large_job_max_wait_s,
+        )
         self.processor = JobProcessor(
             container.sessions,
             container.blobs,
@@ -65,7 +71,9 @@ class Worker:
             config,
             self.holder,
             on_step=on_step or failpoints.hit,
+            between=self.run_small_jobs if self.classes.small_bytes > 0 else None,
         )
+        self._in_between = False
         self._stop = threading.Event()
         self._leader = False
         self._last_checkpoint = time.monotonic()
@@ -146,19 +154,46 @@ class Worker:
             # Only the leader runs jobs, one at a time: any other `running` job is an orphan
             # (its worker died or was deposed mid-job), so requeue it before claiming.
             recover_orphans(s)
-            job = claim_next(s, fence_holder=self.holder, ttl_s=self.settings.lease_ttl_s)
+        if not self._run_next(small_only=False):
+            return False
+        if time.monotonic() - self._last_checkpoint > self.settings.checkpoint_interval_s:
+            self.checkpoint()
+        return True
+
+    def run_small_jobs(self) -> None:
+        """Run queued small uploads for up to INTERLEAVE_S: called by a large upload while
+        it parses and between its embedding batches, so small files are not held up by it.
+        Never nested: the small jobs themselves do not yield."""
+        if self._in_between or self._stop.is_set():
+            return
+        self._in_between = True
+        try:
+            deadline = time.monotonic() + INTERLEAVE_S
+            while time.monotonic() < deadline and self._run_next(small_only=True):
+                pass
+        finally:
+            self._in_between = False
+
+    def _run_next(self, *, small_only: bool) -> bool:
+        """Claim the next job (only a small upload with `small_only`) and run it."""
+        with self.c.sessions() as s:
+            job = claim_next(
+                s,
+                fence_holder=self.holder,
+                ttl_s=self.settings.lease_ttl_s,
+                classes=self.classes,
+                small_only=small_only,
+            )
             if job is None:
                 return False
             job_id, attempts, doc_id = job.id, job.attempts, job.document_id
             if attempts > self.settings.max_attempts:
                 self._give_up(s, job_id, doc_id)
                 return True
-        log.info("job %d (attempt %d)", job_id, attempts)
+        log.info("job %d (attempt %d)%s", job_id, attempts, " meanwhile" if small_only else "")
         cid = self.processor.run(job_id)
         if cid is not None:
             self._refresh_index(cid)
-        if time.monotonic() - self._last_checkpoint > self.settings.checkpoint_interval_s:
-            self.checkpoint()
         return True
 
     def _refresh_index(self, collection_id: int) -> None:

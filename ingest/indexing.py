@@ -21,6 +21,7 @@ from ingest.chunking import TokenChunker
 from ingest.chunkstore import layout_of, swap_chunks, text_hash
 from ingest.errors import NoTextError, ParseError, TooLargeError
 from ingest.parsers import PARSERS
+from ingest.progress import JobProgress
 from ingest.sandbox import parse_in_subprocess
 from ingest.sealed import unseal
 from ingest.writer import Writer
@@ -71,8 +72,12 @@ class DocumentIndexer:
         *,
         job_id: int | None = None,
         mtime_ns: int | None = None,
+        between: Callable[[], None] | None = None,
     ) -> Outcome:
-        """Index the version `payload` names; `job_id` is finished in the same commit."""
+        """Index the version `payload` names; `job_id` is finished in the same commit.
+
+        `between()` is called while the parse runs and between embedding batches: the
+        worker runs small jobs there, so a huge document does not hold them up."""
         with self.w.fenced() as s:
             doc = s.get(Document, doc_id)
             coll = s.get(Collection, doc.collection_id) if doc is not None else None
@@ -91,16 +96,22 @@ class DocumentIndexer:
             doc.status = DocumentStatus.PROCESSING.value
             s.commit()
         wanted = partial(self._wanted, doc_id, payload)
+        report = JobProgress(self.w, job_id)
         try:
-            parsed = self.parse(str(payload["format"]), payload)
+            parse = partial(self.parse, str(payload["format"]), payload, report.pages)
+            parsed = report.parse(parse, between)
             self.w.on_step("after_parse")
             self._check_size(parsed)
             if not wanted():
                 raise _Superseded
+            report.update(stage="chunking")
+            report.save(force=True)
             spans = self.chunker(embedder).split(parsed)
             if not spans:
                 raise NoTextError("the document contains no text")
-            vectors, embedded = self.vectors(embedder, spans, wanted=wanted)
+            report.update(stage="embedding", chunks_total=len(spans))
+            on_batch = partial(report.batch, between)
+            vectors, embedded = self.vectors(embedder, spans, wanted=wanted, on_batch=on_batch)
             self.w.on_step("after_embed")
         except ParseError as exc:
             self._fail(doc_id, job_id, exc.code, exc.message, mtime_ns)
@@ -114,8 +125,13 @@ class DocumentIndexer:
             return Outcome("superseded")
         return self._commit(doc_id, job_id, payload, parsed, spans, vectors, embedded, mtime_ns)
 
-    def parse(self, fmt: str, payload: dict[str, object]) -> ParsedDocument:
-        """Parse a stored original in the sandbox."""
+    def parse(
+        self,
+        fmt: str,
+        payload: dict[str, object],
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> ParsedDocument:
+        """Parse a stored original in the sandbox; `on_progress(pages done, pages)`."""
         path = self.w.blobs.path_for(str(payload["content_hash"]))
         parsers = self.w.config.parsers or PARSERS
         return parse_in_subprocess(
@@ -124,6 +140,7 @@ class DocumentIndexer:
             password=unseal(self.w.blobs, payload.get("password")),
             timeout_s=self.w.config.parse_timeout_s,
             memory_limit_mb=self.w.config.parse_memory_mb,
+            on_progress=on_progress,
         )
 
     def vectors(
@@ -132,9 +149,11 @@ class DocumentIndexer:
         spans: list[ChunkSpan],
         *,
         wanted: Callable[[], bool] | None = None,
+        on_batch: Callable[[int, int], None] | None = None,
     ) -> tuple[np.ndarray, int]:
         """Vectors for `spans`: each distinct text is embedded once, stored vectors of
-        identical text from this model are reused; `wanted()` is asked between batches."""
+        identical text from this model are reused; `wanted()` is asked between batches,
+        `on_batch(texts embedded, texts to embed)` told before the first and after each."""
         hashes = [text_hash(sp.text) for sp in spans]
         known = self._known_vectors(embedder.model_id, sorted(set(hashes)))
         todo: dict[str, str] = {}  # first text of each hash nothing stored covers
@@ -142,6 +161,8 @@ class DocumentIndexer:
             if h not in known:
                 todo.setdefault(h, sp.text)
         keys = list(todo)
+        if on_batch is not None:
+            on_batch(0, len(keys))
         for k in range(0, len(keys), EMBED_STEP):
             if k and wanted is not None and not wanted():
                 raise _Superseded
@@ -149,6 +170,8 @@ class DocumentIndexer:
             found = embedder.embed_batch([todo[h] for h in batch], "passage")
             known.update(zip(batch, np.asarray(found, dtype=np.float32), strict=True))
             self.w.on_step("embed_batch")
+            if on_batch is not None:
+                on_batch(k + len(batch), len(keys))
         out = np.zeros((len(spans), embedder.dim), dtype=np.float32)
         for i, h in enumerate(hashes):
             out[i] = known[h]
@@ -223,7 +246,7 @@ class DocumentIndexer:
             doc.indexed_at = utcnow()
             if mtime_ns is not None:
                 doc.source_mtime_ns = mtime_ns
-            _finish_in(s, job_id, chunks_embedded=embedded)
+            _finish_in(s, job_id, stage="indexed", chunks_embedded=embedded)
             self.w.on_step("before_sql_commit")
             s.commit()
             self.w.on_step("after_sql_commit")
@@ -245,7 +268,7 @@ class DocumentIndexer:
         log.info("document %d failed: %s (%s)", doc_id, code.value, message)
 
 
-def _finish_in(s: Session, job_id: int | None, **progress: int) -> None:
+def _finish_in(s: Session, job_id: int | None, **progress: object) -> None:
     job = s.get(Job, job_id) if job_id is not None else None
     if job is not None:
         job.progress = {**job.progress, **progress}

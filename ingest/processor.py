@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,9 +35,13 @@ class JobProcessor:
         config: ProcessorConfig,
         holder: str,
         on_step: Step | None = None,
+        between: Callable[[], None] | None = None,
     ) -> None:
         self.w = Writer(sessions, blobs, embedders, config, holder, on_step or (lambda _s: None))
         self.indexer = DocumentIndexer(self.w)
+        # Called by an upload's indexing while its parse runs and between its embedding
+        # batches (the worker runs waiting small uploads there); other job types never yield.
+        self.between = between
 
     def run(self, job_id: int) -> int | None:
         """Do one claimed job; returns its collection id. Document failures are recorded."""
@@ -47,7 +52,7 @@ class JobProcessor:
             kind, cid, doc_id, payload = job.type, job.collection_id, job.document_id, job.payload
         if kind == JobType.INGEST.value:
             assert doc_id is not None
-            self.indexer.index(doc_id, dict(payload), job_id=job_id)
+            self.indexer.index(doc_id, dict(payload), job_id=job_id, between=self.between)
             discard(self.w.blobs, payload.get("password"))  # the job is over, so is its pad
         elif kind == JobType.DELETE.value:
             assert doc_id is not None

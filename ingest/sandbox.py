@@ -9,12 +9,14 @@ unsafe; spawning a fresh interpreter per document is slow).
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import multiprocessing
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
@@ -28,6 +30,8 @@ from ingest.errors import CorruptError, ParseError, ParseTimeoutError
 logger = logging.getLogger(__name__)
 
 _JOIN_GRACE_S = 5.0
+PROGRESS_EVERY_S = 0.5
+Progress = Callable[[int, int], None]  # (done, total), e.g. pages parsed
 _context: ForkServerContext | None = None
 _context_lock = threading.Lock()
 
@@ -39,14 +43,17 @@ def parse_in_subprocess(
     password: str | None,
     timeout_s: float,
     memory_limit_mb: int | None = None,
+    on_progress: Progress | None = None,
 ) -> ParsedDocument:
-    """Parse the file at `data_path` with `parser` ("pkg.module:function") in a child process."""
+    """Parse the file at `data_path` with `parser` ("pkg.module:function") in a child process;
+    a parser that takes `progress` reports (pages done, pages) to `on_progress`."""
     result: ParsedDocument = run_in_subprocess(
         parser,
         data_path,
         {"password": password},
         timeout_s=timeout_s,
         memory_limit_mb=memory_limit_mb,
+        on_progress=on_progress,
     )
     return result
 
@@ -59,12 +66,14 @@ def run_in_subprocess(
     timeout_s: float,
     memory_limit_mb: int | None = None,
     what: str = "parsing",
+    on_progress: Progress | None = None,
 ) -> Any:
     """`target(bytes of data_path, **kwargs)` ("pkg.module:function") in a child process.
 
     Its ParseErrors come back as they were raised; a hang past `timeout_s` is a
     ParseTimeoutError ("<what> took longer than ..."), a crash or any other failure a
-    CorruptError. The result must be picklable.
+    CorruptError. The result must be picklable. A target with a `progress` parameter gets
+    a `progress(done, total)` whose calls reach `on_progress` in this process (throttled).
     """
     resolve(target)  # fail fast, in the caller, on a mistyped function path
     ctx = _get_context(target)
@@ -81,13 +90,19 @@ def run_in_subprocess(
             proc.start()
         sender.close()  # else the parent's copy hides the child's death (no EOF)
         # Read before joining: a large result would block the child on a full pipe.
-        if not receiver.poll(timeout_s):
-            raise ParseTimeoutError(f"{what} took longer than {timeout_s:g} s")
-        try:
-            status, payload = receiver.recv()
-        except EOFError:
-            proc.join(_JOIN_GRACE_S)
-            raise CorruptError(_death_reason(proc.exitcode, memory_limit_mb)) from None
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if not receiver.poll(max(0.0, deadline - time.monotonic())):
+                raise ParseTimeoutError(f"{what} took longer than {timeout_s:g} s")
+            try:
+                status, payload = receiver.recv()
+            except EOFError:
+                proc.join(_JOIN_GRACE_S)
+                raise CorruptError(_death_reason(proc.exitcode, memory_limit_mb)) from None
+            if status != "progress":
+                break
+            if on_progress is not None:
+                on_progress(*payload)
         exit_wait_s = _JOIN_GRACE_S
     finally:
         sender.close()
@@ -160,7 +175,10 @@ def _child(
         if memory_limit_mb is not None:
             _limit_memory(memory_limit_mb)
         data = Path(data_path).read_bytes()
-        result = ("ok", resolve(target)(data, **kwargs))
+        func = resolve(target)
+        if "progress" in inspect.signature(func).parameters:
+            kwargs = {**kwargs, "progress": _Reporter(conn)}
+        result = ("ok", func(data, **kwargs))
     except ParseError as exc:
         result = ("error", exc)
     except MemoryError:
@@ -174,6 +192,20 @@ def _child(
         conn.send(("error", CorruptError(f"cannot return the result of {what}: {exc}")))
     finally:
         conn.close()
+
+
+class _Reporter:
+    """Child side of progress: sends (done, total) at most every PROGRESS_EVERY_S, and the end."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.sent = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done >= total or now - self.sent >= PROGRESS_EVERY_S:
+            self.conn.send(("progress", (done, total)))
+            self.sent = now
 
 
 def _limit_memory(memory_limit_mb: int) -> None:

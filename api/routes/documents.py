@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import FileResponse
@@ -16,9 +16,11 @@ from api.schemas import DocumentOut, Page
 from data import repositories as repo
 from data.audit import Action
 from data.errors import NotFoundError
+from data.jobs import progress_for
 from data.models import Collection, Document
 from data.pagination import DEFAULT_LIMIT, paginate
 from data.scope import Role, Scope
+from data.types import DocumentStatus
 from ingest.deletion import request_delete
 from ingest.uploads import UploadOutcome, accept_upload, clean_filename
 
@@ -29,8 +31,8 @@ _READ = 1 << 20
 _UPLOADED = {200: {"model": DocumentOut}, **responses(400, 404, 409, 413, 415, 422)}
 
 
-def to_out(doc: Document, collection: str) -> DocumentOut:
-    """Wire form of a document."""
+def to_out(doc: Document, collection: str, progress: dict[str, Any] | None = None) -> DocumentOut:
+    """Wire form of a document (`progress`: its pending job's, see `with_progress`)."""
     return DocumentOut(
         id=doc.id,
         collection=collection,
@@ -47,7 +49,14 @@ def to_out(doc: Document, collection: str) -> DocumentOut:
         created_at=doc.created_at,
         updated_at=doc.updated_at,
         indexed_at=doc.indexed_at,
+        progress=progress,
     )
+
+
+def with_progress(session: SessionDep, docs: list[Document]) -> dict[int, dict[str, Any]]:
+    """The pending ingest job's progress of each document that is queued or processing."""
+    pending = {DocumentStatus.QUEUED.value, DocumentStatus.PROCESSING.value}
+    return progress_for(session, [d.id for d in docs if d.status in pending])
 
 
 def _chunks(f: BinaryIO) -> Iterator[bytes]:
@@ -163,17 +172,19 @@ def list_documents(
     stmt = repo.documents_query(scope=scope, collection_id=coll.id if coll else None)
     rows, nxt = paginate(session, stmt, Document.id, limit=limit, cursor=cursor)
     names = repo.collection_names(session, scope=scope)
+    progress = with_progress(session, list(rows))
     return Page[DocumentOut](
-        items=[to_out(d, names.get(d.collection_id, "")) for d in rows], next_cursor=nxt
+        items=[to_out(d, names.get(d.collection_id, ""), progress.get(d.id)) for d in rows],
+        next_cursor=nxt,
     )
 
 
 @router.get("/{document_id}", responses=responses(404, 422))
 def get_document(document_id: IdPath, session: SessionDep, scope: ScopeDep) -> DocumentOut:
-    """One document's state."""
+    """One document's state, with its progress while it is queued or processing."""
     doc = repo.get_document(session, document_id, scope=scope)
     coll = session.get(Collection, doc.collection_id)
-    return to_out(doc, coll.name if coll else "")
+    return to_out(doc, coll.name if coll else "", with_progress(session, [doc]).get(doc.id))
 
 
 @router.get(

@@ -1,4 +1,4 @@
-"""HTML parser: readable block text with h1-h6 sections and tables as " | " rows."""
+"""HTML parser: the main content as readable block text, h1-h6 sections, tables as " | " rows."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from data.types import ParsedDocument, Section
 from ingest.errors import CorruptError, NoTextError, ParseError
+from ingest.parsers.html_main import strip_boilerplate
 from ingest.parsers.text import bom_encoding, decode_text, normalize_text
 
 _META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9._:-]+)", re.IGNORECASE)
@@ -164,8 +165,8 @@ def _is_hidden(tag: Any) -> bool:
     )
 
 
-def _extract(text: str) -> ParsedDocument:
-    """Turn decoded HTML into text and sections."""
+def extract(text: str, *, main_only: bool = True) -> ParsedDocument:
+    """Turn decoded HTML into text and sections; `main_only` strips navigation and boilerplate."""
     from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 
     with warnings.catch_warnings():
@@ -176,6 +177,8 @@ def _extract(text: str) -> ParsedDocument:
     for tag in [*soup.find_all(_DROP), *soup.find_all(_is_hidden)]:
         if not tag.decomposed:
             tag.decompose()
+    if main_only:
+        strip_boilerplate(soup)
     out = _Builder()
     if title:
         out.add_block(title)
@@ -186,7 +189,7 @@ def _extract(text: str) -> ParsedDocument:
 def parse(data: bytes, *, password: str | None = None) -> ParsedDocument:
     """Parse an HTML file; `password` is ignored."""
     try:
-        doc = _extract(decode_html(data))
+        doc = extract(decode_html(data))
     except ParseError:
         raise
     except Exception as exc:

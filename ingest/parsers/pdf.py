@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from data.types import PageSpan, ParsedDocument, Section
@@ -43,13 +44,19 @@ _HSPACE = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
-def parse(data: bytes, *, password: str | None = None) -> ParsedDocument:
-    """Extract the text, page spans, page labels and outline sections of a PDF."""
+def parse(
+    data: bytes,
+    *,
+    password: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ParsedDocument:
+    """Extract the text, page spans, page labels and outline sections of a PDF;
+    `progress(pages done, pages)` is told after each page."""
     if not data:
         raise CorruptError("the file is empty")
     try:
         with _PDFIUM_LOCK:
-            return _parse(data, password)
+            return _parse(data, password, progress)
     except (ParseError, MemoryError):
         raise
     except Exception as exc:  # any library failure means the file is unusable
@@ -66,13 +73,19 @@ def normalize(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
-def _parse(data: bytes, password: str | None) -> ParsedDocument:
+def _parse(
+    data: bytes, password: str | None, progress: Callable[[int, int], None] | None
+) -> ParsedDocument:
     pdf = open_pdf(data, password)
     try:
         page_count = len(pdf)
         if page_count == 0:
             raise NoTextError("the PDF has no pages")
-        texts = [_page_text(pdf, index) for index in range(page_count)]
+        texts = []
+        for index in range(page_count):
+            texts.append(_page_text(pdf, index))
+            if progress is not None:
+                progress(index + 1, page_count)
         parts: list[str] = []
         pages: list[PageSpan] = []
         offset = 0

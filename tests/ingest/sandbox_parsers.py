@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from data.types import ParsedDocument
@@ -60,3 +61,15 @@ def echo_pid(data: bytes, *, password: str | None = None) -> ParsedDocument:
 def big(data: bytes, *, password: str | None = None) -> ParsedDocument:
     """Return a 30 MB document, far more than a pipe buffer holds."""
     return ParsedDocument(text="x" * 30_000_000, page_count=1)
+
+
+def slow_pages(
+    data: bytes, *, password: str | None = None, progress: Callable[[int, int], None] | None = None
+) -> ParsedDocument:
+    """Report 4 pages, 0.3 s apart, then hang: progress must arrive before any result."""
+    assert progress is not None
+    for page in range(1, 5):
+        progress(page, 4)
+        time.sleep(0.3)
+    while True:
+        time.sleep(3600)

@@ -35,7 +35,6 @@ tail text
 """
 PAGE_TEXT = (
     "The Page\n\n"
-    "Home Back\n\n"
     "Main title\n\n"
     "First paragraph spans lines.\nAfter a break.\n\n"
     "tail text\n\n"
@@ -111,7 +110,8 @@ def test_utf16_fixture() -> None:
     assert doc.text.startswith(
         "SNB22-3 - SteelJIS - Datasheet, Chemical composition, Standards and Properties\n\n"
     )
-    assert "日本語" in doc.text
+    assert "Chemical composition 成分" in doc.text
+    assert "日本語" not in doc.text  # the language menu is navigation
     site, grade = "SteelJIS: Japanese Steels and Alloys", "SNB22-3 Chemical composition"
     assert [s.heading_path for s in doc.sections][:2] == [
         (site,),
@@ -120,10 +120,10 @@ def test_utf16_fixture() -> None:
     assert_sections_at_headings(doc)
 
 
-def test_header_and_footer_outside_body_are_kept() -> None:
+def test_site_header_and_footer_outside_body_are_dropped() -> None:
     doc = parse((FIXTURES / "fake-html-with-footer-and-header.html").read_bytes())
-    assert doc.text == "Header\n\nMy First Heading\n\nMy first paragraph.\n\nFooter"
-    assert doc.sections == [Section(8, ("My First Heading",))]
+    assert doc.text == "My First Heading\n\nMy first paragraph."
+    assert doc.sections == [Section(0, ("My First Heading",))]
 
 
 def test_deep_nesting_does_not_recurse() -> None:

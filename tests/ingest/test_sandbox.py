@@ -119,3 +119,24 @@ def test_many_calls_leak_no_processes_or_descriptors(pid_file: tuple[str, Path])
     # No growth. Fewer is fine: an earlier test's leftovers may close theirs meanwhile
     # (CI once saw 22 after 23 before).
     assert len(os.listdir("/proc/self/fd")) <= fds_before
+
+
+def test_progress_reaches_the_parent_while_the_child_runs(pid_file: tuple[str, Path]) -> None:
+    seen: list[tuple[int, int]] = []
+    with pytest.raises(ParseTimeoutError):  # reports arrive before the timeout, not after
+        _run("slow_pages", pid_file[0], timeout_s=2.0, on_progress=lambda d, t: seen.append((d, t)))
+    assert seen[0] == (1, 4) and seen[-1] == (4, 4)  # the first and last are always sent
+
+
+def test_pdf_pages_are_reported_as_they_are_parsed(tmp_path: Path) -> None:
+    from tests.helpers import make_pdf
+
+    path = tmp_path / "doc.pdf"
+    path.write_bytes(make_pdf([[f"Page {n} text"] for n in range(1, 31)]))
+    seen: list[tuple[int, int]] = []
+    doc = parse_in_subprocess(
+        "ingest.parsers.pdf:parse", str(path), password=None, timeout_s=30.0,
+        on_progress=lambda d, t: seen.append((d, t)),
+    )  # fmt: skip
+    assert doc.page_count == 30 and seen[-1] == (30, 30)
+    assert all(t == 30 for _, t in seen)
