@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/refusal.py
 	$(BIN)/python bench/answers.py $(ANSWERS_ARGS)
 	$(BIN)/python bench/prompt_styles.py
+	$(BIN)/python bench/extraction.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check data ingest retrieval llm api tests
