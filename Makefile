@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/auth_overhead.py
 	$(BIN)/python bench/html_main.py
 	$(BIN)/python bench/long_jobs.py
+	$(BIN)/python bench/extraction.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check data ingest retrieval llm api tests

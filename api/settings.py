@@ -81,6 +81,9 @@ class IngestSettings(BaseModel):
     # 1000-page report at a dense 5,000 characters a page passes; a small file that
     # expands to megabytes of text (a "zip bomb" of prose) does not. 0 = no cap.
     max_chars: int = 5_000_000
+    # Word review comments ("Author: text") at the end of a document's text. Off: they are
+    # remarks on a draft, often not meant for its readers.
+    docx_comments: bool = False
 
 
 class WorkerSettings(BaseModel):

@@ -24,6 +24,7 @@ from data.leases import WRITER, release, try_acquire
 from data.models import Collection, Document, Job
 from data.retry import Backoff, is_transient
 from data.types import DocumentStatus, ErrorCode
+from ingest.parsers import parsers_for
 from ingest.processor import JobProcessor, ProcessorConfig
 from ingest.rebuild import purge_retired
 from ingest.scheduler import tick
@@ -59,6 +60,7 @@ class Worker:
             lease_ttl_s=self.settings.lease_ttl_s,
             max_file_mb=ing.max_upload_mb,
             max_chars=ing.max_chars,
+            parsers=parsers_for(docx_comments=ing.docx_comments),
         )
         self.classes = SizeClasses(
             small_bytes=int(self.settings.small_job_mb * 1_000_000),

@@ -1,6 +1,6 @@
 """Outcome of every file in a corpus folder through Grounded's ingest checks, by outcome.
 
-    .venv/bin/python bench/sweep_corpus.py [../shared/corpus] [--timeout 120]
+    .venv/bin/python bench/sweep_corpus.py [../shared/corpus] [--timeout 120] [--ext .pptx ...]
 
 Runs what the upload path and the worker run, minus embedding (which cannot change the
 outcome): size/type sniffing (→ 415/422), parsing in the killable sandbox (→ encrypted,
@@ -53,10 +53,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("corpus", type=Path, nargs="?", default=ROOT.parent / "shared/corpus")
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--ext", nargs="*", default=[], help="only these suffixes, e.g. .pptx .xlsx")
     args = ap.parse_args()
     tok = tokenizers.Tokenizer.from_file(str(bundled_model_path() / "tokenizer.json"))
     chunker = TokenChunker(tok, max_tokens=254, overlap_tokens=24)
     files = sorted(p for p in args.corpus.rglob("*") if p.is_file() and p.suffix != ".tsv")
+    if args.ext:
+        files = [p for p in files if p.suffix.lower() in {e.lower() for e in args.ext}]
     counts: collections.Counter[str] = collections.Counter()
     results: dict[str, str] = {}
     start = time.perf_counter()
@@ -72,7 +75,9 @@ def main() -> None:
         print(f"| {key} | {n} |")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep_corpus.json").write_text(json.dumps(results, indent=1, sort_keys=True))
+    # A filtered sweep must not replace the whole corpus's recorded outcomes.
+    name = "sweep_corpus_filtered.json" if args.ext else "sweep_corpus.json"
+    (out / name).write_text(json.dumps(results, indent=1, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ class ErrorCode(enum.StrEnum):
     CORRUPT = "corrupt"
     TIMEOUT = "timeout"
     TOO_LARGE = "too_large"
+    UNSAFE_ARCHIVE = "unsafe_archive"
     EMBEDDER_MISMATCH = "embedder_mismatch"
     INTERNAL = "internal"
 

@@ -3,8 +3,8 @@
 Zip packages are told apart by their member names. With `path`, the zip's central directory
 is read; with only `head`, the names in the local file headers within the first 8 KiB are
 used (Office writes `[Content_Types].xml` and the main part's folder first). A zip whose
-kind cannot be seen in `head` is taken as DOCX only when its name ends in ".docx"; the DOCX
-parser then refuses it if it is not one.
+kind cannot be seen in `head` is taken as DOCX, PPTX or XLSX only when its name ends so;
+that parser then refuses it if it is not one.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from ingest.parsers.text import bom_encoding, wide_encoding
 MEDIA_TYPES: dict[str, str] = {
     "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "markdown": "text/markdown",
     "html": "text/html",
     "text": "text/plain",
@@ -64,10 +66,12 @@ _ODF_KINDS = {
 }
 _ZIP_FOLDERS = (
     ("word/document", "docx"),
-    ("xl/", "xlsx spreadsheets"),
-    ("ppt/", "pptx presentations"),
+    ("xl/workbook.bin", "Excel binary workbooks (.xlsb)"),
+    ("xl/", "xlsx"),
+    ("ppt/", "pptx"),
     ("visio/", "Visio drawings"),
 )
+_OFFICE_EXT = {".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx", ".xlsm": "xlsx"}
 _HTML_START = re.compile(
     r"\A(?:\s|<!--.*?-->|<\?xml[^>]*>)*<(?:!doctype\s+html|html|head|body)[\s>/]",
     re.IGNORECASE | re.DOTALL,
@@ -105,7 +109,7 @@ def _zip_names(head: bytes, path: str | None) -> list[str]:
 
 
 def _zip_format(head: bytes, filename: str, path: str | None) -> str:
-    """Return "docx" for a Word package, else raise naming what kind of zip it is."""
+    """Return "docx", "pptx" or "xlsx" for an Office package, else raise naming the zip."""
     if head[30:38] == b"mimetype":  # ODF and EPUB store their type first, uncompressed
         for mimetype, kind in _ODF_KINDS.items():
             if mimetype in head[38:200]:
@@ -113,11 +117,12 @@ def _zip_format(head: bytes, filename: str, path: str | None) -> str:
     names = _zip_names(head, path)
     for prefix, kind in _ZIP_FOLDERS:
         if any(name.startswith(prefix) for name in names):
-            if kind == "docx":
-                return "docx"
+            if kind in _OFFICE_EXT.values():
+                return kind
             raise UnsupportedTypeError(f"{kind} are not supported.")
-    if path is None and PurePath(filename).suffix.lower() == ".docx":
-        return "docx"  # the Word part lies past `head`; the DOCX parser checks the rest
+    office = _OFFICE_EXT.get(PurePath(filename).suffix.lower())
+    if path is None and office is not None:
+        return office  # the main part lies past `head`; the parser checks the rest
     raise UnsupportedTypeError("zip archives are not supported.")
 
 
@@ -168,7 +173,7 @@ def _text_format(text: str, filename: str) -> str:
 
 
 def detect_format(head: bytes, filename: str, *, path: str | None = None) -> str:
-    """Return "pdf", "docx", "markdown", "html" or "text", or raise UnsupportedTypeError."""
+    """Return a key of MEDIA_TYPES ("pdf", "docx", ...), or raise UnsupportedTypeError."""
     head = head[:HEAD_BYTES]
     # A zip header at offset 0 is definitive, even when a stored member holds "%PDF-".
     if head.startswith(_ZIP_MAGIC):

@@ -43,3 +43,9 @@ class TooLargeError(ParseError):
     """The extracted text is longer than the configured limit (ingest.max_chars)."""
 
     code = ErrorCode.TOO_LARGE
+
+
+class UnsafeArchiveError(ParseError):
+    """A zip package (DOCX, PPTX, XLSX) is over the size, member-count or ratio limits."""
+
+    code = ErrorCode.UNSAFE_ARCHIVE

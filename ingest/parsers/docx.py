@@ -1,29 +1,41 @@
-"""DOCX parser: body paragraphs and tables in order, heading sections, headers/footers last.
+"""DOCX parser: the body in order, then notes, comments (optional), headers and footers.
 
-Text boxes, footnotes, comments and tracked deletions are not extracted. Distinct header and
-footer lines of all sections go once at the end, after the body, under the section path
-("Headers and footers",); that section starts at the first such line (the path is not itself
-in the text), so body offsets are not shifted by page furniture.
+Paragraphs, tables, text boxes and shapes (after the paragraph they are anchored in; of
+a shape stored as DrawingML and as VML only one copy) and equations (OMML as linear text)
+in document order; headings open sections. Then, each under its own section path (the
+path itself is not in the text, so body offsets are not shifted): footnotes, endnotes,
+comments when asked for (`parse_with_comments`), and the distinct header and footer lines
+of all sections once. Tracked deletions are not text. Strict Open XML packages are read
+like transitional ones; zip limits are checked before the package is opened.
 """
 
 from __future__ import annotations
 
 import io
 import re
-import zipfile
-from collections.abc import Iterator
 from typing import Any
 
 from data.types import ParsedDocument, Section
 from ingest.errors import CorruptError, EncryptedError, NoTextError, ParseError
+from ingest.parsers import ooxml
+from ingest.parsers.docx_blocks import (
+    TBL,
+    W,
+    block_elements,
+    block_lines,
+    box_lines,
+    run_text,
+    table_rows,
+)
 
 HEADER_FOOTER_PATH = ("Headers and footers",)
-_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
-_P, _TBL, _R, _TR, _TC = (f"{_W}{t}" for t in ("p", "tbl", "r", "tr", "tc"))
-_V_MERGE = f"{_W}tcPr/{_W}vMerge"
-_SDT, _SDT_CONTENT, _CUSTOM_XML = f"{_W}sdt", f"{_W}sdtContent", f"{_W}customXml"
-# Inline wrappers whose runs are part of the visible text (w:del / w:moveFrom are not).
-_RUN_WRAPPERS = {f"{_W}{t}" for t in ("hyperlink", "ins", "smartTag", "fldSimple", "moveTo")}
+FOOTNOTES_PATH, ENDNOTES_PATH, COMMENTS_PATH = ("Footnotes",), ("Endnotes",), ("Comments",)
+_RT = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
+# relationship type, element of one note, section path
+_NOTES = (
+    (f"{_RT}footnotes", f"{W}footnote", FOOTNOTES_PATH),
+    (f"{_RT}endnotes", f"{W}endnote", ENDNOTES_PATH),
+)
 _HEADING_NAME = re.compile(r"heading ([1-9])")
 _OUTLINE_LEVELS = {str(n) for n in range(9)}
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -32,73 +44,18 @@ _HDR_FTR = tuple(
 )
 
 
-def _unwrap(el: Any) -> Any:
-    """The element holding a content control's or custom-XML wrapper's children."""
-    return el.find(_SDT_CONTENT) if el.tag == _SDT else el
-
-
-def _block_elements(container: Any) -> Iterator[Any]:
-    """Yield the w:p and w:tbl children of a body/cell/header in order, through wrappers."""
-    for child in container.iterchildren():
-        if child.tag in (_P, _TBL):
-            yield child
-        elif child.tag in (_SDT, _CUSTOM_XML) and (inner := _unwrap(child)) is not None:
-            yield from _block_elements(inner)
-
-
-def _run_text(container: Any) -> str:
-    """Visible text of a paragraph's runs, including hyperlinks and tracked insertions."""
-    parts: list[str] = []
-    for child in container.iterchildren():
-        if child.tag == _R:
-            parts.append(child.text)
-        elif child.tag in _RUN_WRAPPERS or child.tag in (_SDT, _CUSTOM_XML):
-            inner = _unwrap(child)
-            if inner is not None:
-                parts.append(_run_text(inner))
-    return "".join(parts)
-
-
-def _cell_text(tc: Any) -> str:
-    """One-line text of a cell; empty for the lower parts of a vertically merged cell."""
-    merge = tc.find(_V_MERGE)
-    if merge is not None and merge.get(f"{_W}val", "continue") == "continue":
-        return ""  # Word shows only the first cell's content; leftovers here are hidden
-    return " ".join(_block_lines(tc, flat=True))
-
-
-def _table_rows(tbl: Any) -> list[str]:
-    """One line per non-empty row, cells joined by " | " (nested tables flattened)."""
-    rows = []
-    for tr in tbl.iterchildren(_TR):
-        cells = [_cell_text(tc) for tc in tr.iterchildren(_TC)]
-        if any(cells):
-            rows.append(" | ".join(cells))
-    return rows
-
-
-def _block_lines(container: Any, *, flat: bool = False) -> list[str]:
-    """Non-empty texts of a container's paragraphs and tables (whitespace-collapsed if flat)."""
-    lines = []
-    for el in _block_elements(container):
-        text = _run_text(el).strip() if el.tag == _P else "\n".join(_table_rows(el))
-        if text:
-            lines.append(" ".join(text.split()) if flat else text)
-    return lines
-
-
 def _heading_levels(document: Any) -> dict[str, int]:
     """Map paragraph style ids to heading levels: Title 0, Heading n (or outline level) n."""
     levels: dict[str, int] = {}
-    for style in document.styles.element.iterchildren(f"{_W}style"):
-        if style.get(f"{_W}type") != "paragraph":
+    for style in document.styles.element.iterchildren(f"{W}style"):
+        if style.get(f"{W}type") != "paragraph":
             continue
-        name_el, style_id = style.find(f"{_W}name"), style.get(f"{_W}styleId")
+        name_el, style_id = style.find(f"{W}name"), style.get(f"{W}styleId")
         if style_id is None:
             continue
-        name = (name_el.get(f"{_W}val") or "").strip().lower() if name_el is not None else ""
-        outline = style.find(f"{_W}pPr/{_W}outlineLvl")
-        outline_val = outline.get(f"{_W}val", "") if outline is not None else ""
+        name = (name_el.get(f"{W}val") or "").strip().lower() if name_el is not None else ""
+        outline = style.find(f"{W}pPr/{W}outlineLvl")
+        outline_val = outline.get(f"{W}val", "") if outline is not None else ""
         if name == "title":
             levels[style_id] = 0
         elif match := _HEADING_NAME.fullmatch(name):
@@ -110,8 +67,8 @@ def _heading_levels(document: Any) -> dict[str, int]:
 
 def _style_id(p: Any) -> str | None:
     """The paragraph's style id, if any."""
-    style = p.find(f"{_W}pPr/{_W}pStyle")
-    return style.get(f"{_W}val") if style is not None else None
+    style = p.find(f"{W}pPr/{W}pStyle")
+    return style.get(f"{W}val") if style is not None else None
 
 
 class _Builder:
@@ -139,19 +96,66 @@ class _Builder:
 
 
 def _add_body(document: Any, out: _Builder) -> None:
-    """Add body paragraphs (headings opening sections) and tables in document order."""
+    """Add body paragraphs (headings opening sections), text boxes and tables in order."""
     levels = _heading_levels(document)
-    for el in _block_elements(document.element.body):
-        if el.tag == _TBL:
-            if rows := _table_rows(el):
+    for el in block_elements(document.element.body):
+        if el.tag == TBL:
+            if rows := table_rows(el):
                 out.add("\n".join(rows))
             continue
-        text = _run_text(el).strip()
+        text = run_text(el).strip()
         level = levels.get(_style_id(el) or "")
         if text and level is not None:
             out.heading(level, text)
         elif text:
             out.add(text)
+        for line in box_lines(el):
+            out.add(line)
+
+
+def _add_lines(out: _Builder, lines: Any, path: tuple[str, ...]) -> None:
+    """Add blocks in a trailing section `path` that starts at the first of them."""
+    for index, line in enumerate(lines):
+        start = out.add(line)
+        if index == 0:
+            out.sections.append(Section(start, path))
+
+
+def _part_element(part: Any) -> Any:
+    """The root element of a package part python-docx loaded (parsed here if it did not)."""
+    element = getattr(part, "element", None)
+    return element if element is not None else ooxml.parse_xml(part.blob)
+
+
+def _story_parts(document: Any, reltype: str) -> list[Any]:
+    """Root elements of the document's parts related by `reltype` (footnotes, comments)."""
+    rels = document.part.rels.values()
+    return [
+        _part_element(r.target_part) for r in rels if r.reltype == reltype and not r.is_external
+    ]
+
+
+def _add_notes(document: Any, out: _Builder) -> None:
+    """Add footnotes, then endnotes, one block each (separators are not notes)."""
+    for reltype, tag, path in _NOTES:
+        notes = []
+        for root in _story_parts(document, reltype):
+            for note in root.iterchildren(tag):
+                if note.get(f"{W}type", "normal") == "normal":
+                    notes.append("\n".join(block_lines(note)))
+        _add_lines(out, [n for n in notes if n], path)
+
+
+def _add_comments(document: Any, out: _Builder) -> None:
+    """Add each comment as "Author: text" (anchored nowhere: review remarks, not body)."""
+    comments = []
+    for root in _story_parts(document, f"{_RT}comments"):
+        for comment in root.iterchildren(f"{W}comment"):
+            text = "\n".join(block_lines(comment))
+            author = (comment.get(f"{W}author") or "").strip()
+            if text:
+                comments.append(f"{author}: {text}" if author else text)
+    _add_lines(out, comments, COMMENTS_PATH)
 
 
 def _add_headers_footers(document: Any, out: _Builder) -> None:
@@ -162,11 +166,8 @@ def _add_headers_footers(document: Any, out: _Builder) -> None:
             hdr_ftr = getattr(section, attr)
             # A linked header has no part of its own; touching `.part` would create one.
             if not hdr_ftr.is_linked_to_previous:
-                seen.update(dict.fromkeys(_block_lines(hdr_ftr.part.element)))
-    for index, line in enumerate(seen):
-        start = out.add(line)
-        if index == 0:
-            out.sections.append(Section(start, HEADER_FOOTER_PATH))
+                seen.update(dict.fromkeys(block_lines(hdr_ftr.part.element)))
+    _add_lines(out, seen, HEADER_FOOTER_PATH)
 
 
 def _open(data: bytes) -> Any:
@@ -175,19 +176,25 @@ def _open(data: bytes) -> Any:
         if "EncryptedPackage".encode("utf-16-le") in data:
             raise EncryptedError("The Word document is password-protected; that is not supported.")
         raise CorruptError("This is a legacy Word 97-2003 (.doc) file, not a .docx file.")
-    if not zipfile.is_zipfile(io.BytesIO(data)):
+    if not data.startswith(b"PK"):
         raise CorruptError("Not a valid .docx file (it is not a zip package).")
+    archive = ooxml.check_package(data)
+    if ooxml.is_strict(archive):
+        data = ooxml.to_transitional(archive)
     import docx  # imported here so importing the parser registry stays cheap
 
     return docx.Document(io.BytesIO(data))
 
 
-def parse(data: bytes, *, password: str | None = None) -> ParsedDocument:
+def parse(data: bytes, *, password: str | None = None, comments: bool = False) -> ParsedDocument:
     """Parse a .docx file; `password` is ignored (encrypted files raise EncryptedError)."""
     try:
         document = _open(data)
         out = _Builder()
         _add_body(document, out)
+        _add_notes(document, out)
+        if comments:
+            _add_comments(document, out)
         _add_headers_footers(document, out)
     except ParseError:
         raise
@@ -197,3 +204,8 @@ def parse(data: bytes, *, password: str | None = None) -> ParsedDocument:
     if not text.strip():
         raise NoTextError("The Word document contains no text.")
     return ParsedDocument(text=text, sections=out.sections, pages=[], page_count=None)
+
+
+def parse_with_comments(data: bytes, *, password: str | None = None) -> ParsedDocument:
+    """`parse` with review comments added at the end (GROUNDED_INGEST__DOCX_COMMENTS)."""
+    return parse(data, password=password, comments=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
+import openpyxl
+import pptx
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -55,6 +59,49 @@ def test_docx_headings_reach_search_hits(client: TestClient, run_jobs: Worker) -
     assert "yellow forklift" in hit["text"]
     assert hit["heading"] == "Safety manual > Forklifts"
     assert hit["page_start"] is None
+
+
+def _deck() -> bytes:
+    deck = pptx.Presentation()
+    for title, body in [("Welcome", "Agenda for today."), ("Parking", "Bikes go to lot C.")]:
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = title
+        slide.placeholders[1].text_frame.text = body
+        # Notes long enough that each slide is a chunk of its own.
+        slide.notes_slide.notes_text_frame.text = f"Talking points on {title}. " * 60
+    buffer = io.BytesIO()
+    deck.save(buffer)
+    return buffer.getvalue()
+
+
+def _workbook() -> bytes:
+    book = openpyxl.Workbook()
+    book.active.title = "Rooms"
+    book.active.append(["Room", "Seats", "Projector"])
+    book.active.append(["Aurora", 12, "yes"])
+    book.active.append(["Borealis", 40, "no"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def test_pptx_and_xlsx_uploads_are_indexed_and_searchable(
+    client: TestClient, run_jobs: Worker
+) -> None:
+    deck_status, deck = upload(client, "town-hall.pptx", _deck())
+    book_status, book = upload(client, "rooms.xlsx", _workbook())
+    assert (deck_status, book_status) == (202, 202)
+    run_jobs.run_until_idle()
+    deck_doc = client.get(f"/v1/documents/{deck['id']}").json()
+    assert deck_doc["status"] == "indexed" and deck_doc["pages"] == 2
+    assert deck_doc["media_type"].endswith("presentationml.presentation")
+    assert client.get(f"/v1/documents/{book['id']}").json()["status"] == "indexed"
+    hit = client.post("/v1/search", json={"query": "where do bikes park"}).json()["hits"][0]
+    assert hit["filename"] == "town-hall.pptx" and "lot C" in hit["text"]
+    assert hit["page_start"] == 2 and hit["heading"].startswith("Parking")
+    hit = client.post("/v1/search", json={"query": "room Borealis seats"}).json()["hits"][0]
+    assert hit["filename"] == "rooms.xlsx" and "| Borealis | 40 | no |" in hit["text"]
+    assert hit["heading"] == "Rooms"
 
 
 def test_same_name_same_bytes_is_a_noop_and_new_bytes_conflict(

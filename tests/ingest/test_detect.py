@@ -76,11 +76,27 @@ def test_real_docx(name: str, with_path: bool) -> None:
 
 
 @pytest.mark.parametrize("with_path", [False, True])
+@pytest.mark.parametrize(("name", "expected"), [("empty.xlsx", "xlsx"), ("minimal.pptx", "pptx")])
+def test_real_office_files(name: str, expected: str, with_path: bool) -> None:
+    assert _detect_file(FIXTURES / "other" / name, with_path=with_path) == expected
+
+
+def test_xlsb_and_office_names_without_their_part(tmp_path: Path) -> None:
+    path = tmp_path / "book.xlsb"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.bin", b"\x00" * 10)
+    with pytest.raises(UnsupportedTypeError, match=r"Excel binary workbooks \(.xlsb\)"):
+        detect_format(path.read_bytes(), "book.xlsb", path=str(path))
+    late = _late_word_zip(tmp_path / "late.zip").read_bytes()[:HEAD_BYTES]
+    assert detect_format(late, "deck.pptx") == "pptx"
+    assert detect_format(late, "macros.xlsm") == "xlsx"
+
+
+@pytest.mark.parametrize("with_path", [False, True])
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("empty.xlsx", "xlsx spreadsheets are not supported."),
-        ("minimal.pptx", "pptx presentations are not supported."),
         ("simple.odt", "OpenDocument text (.odt) files are not supported."),
         ("simple.zip", "zip archives are not supported."),
         ("password_protected.xlsx", "password-protected Office file is not supported."),
@@ -127,7 +143,19 @@ def test_zip_with_late_word_part(tmp_path: Path) -> None:
 
 
 def test_registry_covers_every_media_type() -> None:
-    assert set(PARSERS) == set(MEDIA_TYPES) == {"pdf", "docx", "markdown", "html", "text"}
+    assert (
+        set(PARSERS)
+        == set(MEDIA_TYPES)
+        == {
+            "pdf",
+            "docx",
+            "pptx",
+            "xlsx",
+            "markdown",
+            "html",
+            "text",
+        }
+    )
     for fmt, target in PARSERS.items():
         module_name, _, function = target.partition(":")
         if fmt == "pdf":
@@ -138,7 +166,8 @@ def test_registry_covers_every_media_type() -> None:
 def test_importing_registry_and_detection_loads_no_parser_library() -> None:
     code = (
         "import sys, ingest.parsers, ingest.detect; "
-        "heavy = {'bs4', 'docx', 'markdown_it', 'charset_normalizer', 'lxml', 'pypdf'}; "
+        "heavy = {'bs4', 'docx', 'markdown_it', 'charset_normalizer', 'lxml', 'pypdf', "
+        "'pptx', 'openpyxl', 'defusedxml'}; "
         "print(sorted(heavy & set(sys.modules)))"
     )
     root = Path(__file__).parents[2]
