@@ -23,22 +23,8 @@ router = APIRouter(
 
 
 def event_out(row: AuditEvent) -> AuditEventOut:
-    """Wire form of an audit event."""
-    return AuditEventOut(
-        id=row.id,
-        at=row.at,
-        action=row.action,
-        outcome=row.outcome,
-        status=row.status,
-        key_id=row.key_id,
-        actor=row.actor,
-        key_prefix=row.key_prefix,
-        collection=row.collection,
-        object_id=row.object_id,
-        payload_hash=row.payload_hash,
-        summary=row.summary,
-        client_ip=row.client_ip,
-    )
+    """Wire form of an audit event: its columns, field for field."""
+    return AuditEventOut.model_validate(row, from_attributes=True)
 
 
 @router.get("", responses=responses(422))
